@@ -1,13 +1,19 @@
+// Command clinicbox is the clinic's appliance: `clinicbox serve` runs it,
+// the other subcommands are tools for its administrator. See README.md.
 package main
 
 import (
-	_ "github.com/caddyserver/certmagic"
-	_ "github.com/chromedp/chromedp"
-	_ "github.com/coreos/go-systemd/v22/daemon"
-	_ "github.com/letsencrypt/challtestsrv"
-	_ "github.com/letsencrypt/pebble/v2/ca"
-	_ "github.com/prometheus/client_golang/prometheus"
-	_ "go.etcd.io/bbolt"
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"clinicbox/appliance/cli"
 )
 
-func main() {}
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Main(ctx, cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,318 @@
+// Package appliance is the composition root: it is the only package that
+// knows every other one. New wires storage, certificates, the web server,
+// the TURN port and metrics from a validated config; Run runs them until
+// the context ends.
+//
+//	config ──► New ──► data dir ─► storage (bbolt)
+//	                 ├─► certs (internal CA | ACME | files)
+//	                 ├─► web (HTTPS, HTTP, metrics listeners)
+//	                 ├─► media (TURN port)
+//	                 └─► systemd (READY, STATUS, WATCHDOG, socket activation)
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.etcd.io/bbolt"
+
+	"clinicbox/appliance/config"
+	"clinicbox/appliance/version"
+	"clinicbox/media"
+	"clinicbox/storage"
+	"clinicbox/systemd"
+	"clinicbox/web"
+	"clinicbox/web/certs"
+)
+
+// DatabaseFile is the bbolt file's name inside the data dir.
+const DatabaseFile = "clinicbox.db"
+
+// Appliance is one running box.
+type Appliance struct {
+	cfg      config.Config
+	log      *slog.Logger
+	registry *prometheus.Registry
+	notifier *systemd.Notifier
+
+	db     *storage.DB
+	certs  *certs.Manager
+	web    *web.Server
+	turn   *media.Reservation
+	httpsL net.Listener
+	httpL  net.Listener
+	metrL  net.Listener
+
+	closers []interface{ Close() error }
+}
+
+// New prepares everything that can fail before the box reports ready: the
+// data dir, the database, the certificates and every listener. On error
+// nothing is left open.
+func New(cfg config.Config, log *slog.Logger) (_ *Appliance, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if len(cfg.Hostnames) == 0 {
+		cfg.Hostnames = config.DefaultHostnames()
+	}
+	cfg.DataDir = cfg.ResolvedDataDir()
+	a := &Appliance{
+		cfg:      cfg,
+		log:      log,
+		registry: prometheus.NewRegistry(),
+		notifier: systemd.NewNotifier(log),
+	}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	a.notifier.Status("opening data dir %s", cfg.DataDir)
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+
+	a.db, err = storage.Open(filepath.Join(cfg.DataDir, DatabaseFile), storage.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	a.onClose(a.db)
+
+	if err := a.listen(); err != nil {
+		return nil, err
+	}
+
+	a.certs, err = certs.New(context.Background(), certs.Config{
+		Mode:       certs.Mode(cfg.TLSMode),
+		DataDir:    cfg.DataDir,
+		Names:      cfg.Hostnames,
+		ACMECA:     cfg.ACMECA,
+		ACMEEmail:  cfg.ACMEEmail,
+		ACMECARoot: cfg.ACMECARoot,
+		CertFile:   cfg.CertFile,
+		KeyFile:    cfg.KeyFile,
+		HTTPPort:   portNumber(a.httpL.Addr()),
+		HTTPSPort:  portNumber(a.httpsL.Addr()),
+		Logger:     log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.onClose(a.certs)
+
+	if err := a.registerMetrics(); err != nil {
+		return nil, err
+	}
+
+	// Redirects name the port really listened on, which under socket
+	// activation is 443, not --https-addr.
+	a.web, err = web.New(web.Options{
+		Logger:          log,
+		Certs:           a.certs,
+		Metrics:         a.registry,
+		Ready:           a.Ready,
+		Version:         version.Get().Version,
+		HTTPSPort:       web.PortOf(a.httpsL.Addr().String()),
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func portNumber(addr net.Addr) int {
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		return tcp.Port
+	}
+	return 0
+}
+
+// prepareDataDir creates the data dir (owner only) and proves it is
+// writable, so the error names the directory rather than some file in it.
+func prepareDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data dir %s cannot be created: %w", dir, unwrapPath(err))
+	}
+	probe, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return fmt.Errorf("data dir %s is not writable: %w", dir, unwrapPath(err))
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// listen takes listeners from systemd socket activation when present
+// (names "http" and "https"), and binds the configured addresses
+// otherwise.
+func (a *Appliance) listen() error {
+	activated, err := systemd.Listeners()
+	if err != nil {
+		return fmt.Errorf("socket activation: %w", err)
+	}
+	pick := func(name, what, addr string) (net.Listener, error) {
+		if ls := activated[name]; len(ls) > 0 {
+			a.log.Info("using socket-activated listener", "name", name, "addr", ls[0].Addr().String())
+			a.onClose(ls[0])
+			return ls[0], nil
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, web.ListenError(what, addr, err)
+		}
+		a.onClose(ln)
+		return ln, nil
+	}
+	if a.httpsL, err = pick("https", "HTTPS", a.cfg.HTTPSAddr); err != nil {
+		return err
+	}
+	if a.httpL, err = pick("http", "HTTP", a.cfg.HTTPAddr); err != nil {
+		return err
+	}
+	if a.metrL, err = net.Listen("tcp", a.cfg.MetricsAddr); err != nil {
+		return web.ListenError("metrics", a.cfg.MetricsAddr, err)
+	}
+	a.onClose(a.metrL)
+	if a.turn, err = media.Reserve(a.cfg.TURNAddr); err != nil {
+		return err
+	}
+	a.onClose(a.turn)
+	return nil
+}
+
+func (a *Appliance) registerMetrics() error {
+	info := version.Get()
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "clinicbox_build_info",
+		Help: "Always 1; the labels tell which build runs.",
+	}, []string{"version", "revision", "goversion"})
+	buildInfo.WithLabelValues(info.Version, info.Commit, info.GoVersion).Set(1)
+	ready := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "clinicbox_ready",
+		Help: "1 when storage and certificates work (the same check as /readyz), else 0.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if a.Ready(ctx) != nil {
+			return 0
+		}
+		return 1
+	})
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo,
+		ready,
+		a.db.Collector(),
+		a.certs.Collector(),
+	} {
+		if err := a.registry.Register(c); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// Ready reports why the box cannot serve clients, or nil.
+func (a *Appliance) Ready(ctx context.Context) error {
+	if err := a.db.View(func(*bbolt.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	if err := a.certs.Ready(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Addrs are the bound addresses, for tests and the start-up log line.
+type Addrs struct{ HTTPS, HTTP, Metrics, TURN string }
+
+// Addrs returns where the box listens.
+func (a *Appliance) Addrs() Addrs {
+	return Addrs{
+		HTTPS:   a.httpsL.Addr().String(),
+		HTTP:    a.httpL.Addr().String(),
+		Metrics: a.metrL.Addr().String(),
+		TURN:    a.turn.UDP.LocalAddr().String(),
+	}
+}
+
+// Run serves until ctx is done, then shuts down and closes everything.
+// It tells systemd READY=1 once certificates are in place and every
+// listener serves, and pings the watchdog only while Ready passes.
+func (a *Appliance) Run(ctx context.Context) error {
+	defer a.close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	a.notifier.Status("obtaining certificates")
+	if err := a.certs.Manage(ctx); err != nil {
+		return err
+	}
+
+	errc := make(chan error, 2)
+	go func() { errc <- a.web.Serve(ctx, a.httpsL, a.httpL) }()
+	metricsSrv := &http.Server{Handler: web.MetricsHandler(a.registry, a.cfg.MetricsToken), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := metricsSrv.Serve(a.metrL); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("metrics: %w", err)
+		}
+	}()
+	go a.notifier.RunWatchdog(ctx, a.Ready)
+
+	addrs := a.Addrs()
+	a.log.Info("clinicbox ready", "version", version.Get().Version, "data_dir", a.cfg.DataDir,
+		"https", addrs.HTTPS, "http", addrs.HTTP, "metrics", addrs.Metrics, "turn", addrs.TURN,
+		"tls_mode", a.cfg.TLSMode, "names", strings.Join(a.cfg.Hostnames, ","))
+	a.notifier.Ready()
+	a.notifier.Status("serving HTTPS on %s", addrs.HTTPS)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		a.log.Error("server stopped", "err", err)
+	}
+	a.notifier.Stopping()
+	a.log.Info("shutting down")
+	cancel()
+	shutdownCtx, stop := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer stop()
+	metricsSrv.Shutdown(shutdownCtx)
+	if err == nil {
+		err = <-errc // web.Serve returns after its graceful shutdown
+	}
+	return err
+}
+
+// onClose registers cleanup for something New opened; close runs them in
+// reverse order.
+func (a *Appliance) onClose(c interface{ Close() error }) { a.closers = append(a.closers, c) }
+
+func (a *Appliance) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i].Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			a.log.Warn("closing", "err", err)
+		}
+	}
+	a.closers = nil
+}

@@ -1,0 +1,41 @@
+// Package storage is clinicbox's bbolt layer: it opens the one database
+// file in the data directory, migrates its schema, encodes values, builds
+// keys, takes online snapshots, compacts and checks the file offline, and
+// exports metrics about it.
+//
+// The bucket tree (schema 1). Each bucket is created by the migration
+// named beside it; later migrations add theirs here, so this drawing stays
+// the one place that shows the whole file:
+//
+//	clinicbox.db
+//	└── meta                            migration 1 (foundation)
+//	    ├── schema_version → uint64, 8 bytes big-endian: last migration applied
+//	    ├── box_id         → 32 lowercase hex characters (16 random bytes), set once
+//	    └── created_at     → RFC 3339 UTC text, set once
+//
+// The meta values are raw bytes, not codec values, so that any future
+// binary can read the schema version whatever the codec has become.
+//
+// Keys:
+//
+//	id key     ID(n)          8 bytes: n big-endian, n from Bucket.NextSequence (NextID)
+//	time key   TimeKey(t, n)  16 bytes: unix nanoseconds of t, big-endian with the
+//	                          sign bit flipped, then n big-endian; sorts by time, then id
+//
+// Values are written with Put and read with Get: one format byte
+// (currently 1 = encoding/json) followed by the encoded value, so the
+// encoding can change later without a flag day.
+//
+// Rules this package enforces and callers must keep:
+//   - One process owns the file: Open takes an exclusive flock with a
+//     timeout and fails with ErrLocked instead of waiting forever.
+//   - A damaged file is never written to or "repaired": Open fails with
+//     ErrCorrupt and points to `clinicbox db check` and to the backups.
+//   - Every commit is fsynced (never NoSync). Use DB.Batch for writes made
+//     by concurrent requests and DB.Update elsewhere.
+//   - Never hold a read transaction across network I/O: a long reader
+//     pins old pages and blocks remaps. Copy a snapshot to a file with
+//     SnapshotToFile, then serve the file.
+//   - bbolt never shrinks its file and never zeroes freed pages, so
+//     erasure relies on per-subject encryption keys and offline Compact.
+package storage

@@ -1,0 +1,271 @@
+// Package web is the box's HTTP side: the HTTPS server that carries the UI
+// and the API, the plain-HTTP server (redirects, ACME HTTP-01, the local
+// CA root) and the metrics listener.
+//
+//	:8080 HTTP  ── /ca.crt, /ca, /healthz, /.well-known/acme-challenge/ ── else 308 → HTTPS
+//	:8443 HTTPS ── middleware (recover, headers, metrics, request log, language)
+//	               └── ServeMux: pages, /static/, /healthz, /readyz, (API)
+//	127.0.0.1:9464 ── /metrics (bearer token when configured)
+//
+// Domain packages never import web; the appliance hands web what it needs
+// through Options.
+package web
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"clinicbox/web/i18n"
+	"clinicbox/web/ui"
+)
+
+// Certs is what the web layer needs from the certificate manager
+// (clinicbox/web/certs).
+type Certs interface {
+	TLSConfig() *tls.Config
+	HTTPChallengeHandler(next http.Handler) http.Handler
+	RootCertPEM() []byte
+	RootFingerprint() string
+}
+
+// Options configure a Server.
+type Options struct {
+	Logger  *slog.Logger
+	Certs   Certs
+	Metrics prometheus.Registerer
+	// Ready reports why the box cannot serve yet (nil when it can). Used by
+	// /readyz and the landing page.
+	Ready func(ctx context.Context) error
+	// Version is shown in the footer and nowhere sensitive.
+	Version string
+	// HTTPSPort is the port redirects point to ("" or "443" leaves it out).
+	HTTPSPort string
+	// ShutdownTimeout bounds how long in-flight requests may run at
+	// shutdown.
+	ShutdownTimeout time.Duration
+}
+
+// Server serves HTTPS and HTTP.
+type Server struct {
+	opts      Options
+	log       *slog.Logger
+	catalogs  *i18n.Catalogs
+	pages     map[string]*template.Template
+	mux       *http.ServeMux
+	handler   http.Handler
+	metrics   *httpMetrics
+	baseCtx   context.Context
+	cancelCtx context.CancelFunc
+	servers   []*http.Server
+}
+
+// New builds the server and its routes; nothing listens until Serve.
+func New(opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 10 * time.Second
+	}
+	if opts.Ready == nil {
+		opts.Ready = func(context.Context) error { return nil }
+	}
+	catalogs, err := i18n.Load(ui.Files, "i18n")
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	s := &Server{
+		opts:     opts,
+		log:      opts.Logger.With("subsystem", "web"),
+		catalogs: catalogs,
+		pages:    pages,
+		mux:      http.NewServeMux(),
+	}
+	s.metrics, err = newHTTPMetrics(opts.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	// Long-lived connections (WebSockets, later) hang off this context, so
+	// Shutdown can end them instead of waiting for them.
+	s.baseCtx, s.cancelCtx = context.WithCancel(context.Background())
+	s.routes()
+	s.handler = s.middleware(s.mux, true)
+	return s, nil
+}
+
+func (s *Server) routes() {
+	static, _ := fs.Sub(ui.Files, "static")
+	s.mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(static)))
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /ca.crt", s.caCert)
+	s.mux.HandleFunc("GET /ca", s.caPage)
+	s.mux.HandleFunc("GET /{$}", s.home)
+	s.mux.HandleFunc("/", s.notFound)
+}
+
+// Handle adds a route to the HTTPS server. Later capabilities (identity,
+// rooms, …) register their routes through it.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// Handler is the HTTPS handler with all middleware.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// HTTPHandler is the plain-HTTP handler: ACME challenges, the CA root and
+// its install page, health, and a redirect to HTTPS for everything else.
+// Nothing carrying personal data is ever served over plain HTTP.
+func (s *Server) HTTPHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ca.crt", s.caCert)
+	mux.HandleFunc("GET /ca", s.caPage)
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("/", s.redirectToHTTPS)
+	var h http.Handler = mux
+	if s.opts.Certs != nil {
+		h = s.opts.Certs.HTTPChallengeHandler(h)
+	}
+	return s.middleware(h, false)
+}
+
+func (s *Server) redirectToHTTPS(w http.ResponseWriter, r *http.Request) {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "" {
+		http.Error(w, "Use HTTPS.", http.StatusBadRequest)
+		return
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+		host = "[" + host + "]"
+	}
+	if p := s.opts.HTTPSPort; p != "" && p != "443" {
+		host += ":" + p
+	}
+	target := "https://" + host + r.URL.RequestURI()
+	// 308 keeps the method, so a form posted to http:// is not silently
+	// turned into a GET.
+	http.Redirect(w, r, target, http.StatusPermanentRedirect)
+}
+
+// Serve runs the HTTPS server on httpsLn and the HTTP server on httpLn
+// (either may be nil) until ctx is done, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, httpsLn, httpLn net.Listener) error {
+	errc := make(chan error, 2)
+	start := func(srv *http.Server, ln net.Listener, useTLS bool) {
+		s.servers = append(s.servers, srv)
+		go func() {
+			var err error
+			if useTLS {
+				err = srv.ServeTLS(ln, "", "")
+			} else {
+				err = srv.Serve(ln)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("web: serving %s: %w", ln.Addr(), err)
+			}
+		}()
+	}
+	if httpsLn != nil {
+		srv := s.newHTTPServer(s.handler)
+		if s.opts.Certs != nil {
+			srv.TLSConfig = s.opts.Certs.TLSConfig()
+		}
+		start(srv, httpsLn, true)
+	}
+	if httpLn != nil {
+		start(s.newHTTPServer(s.HTTPHandler()), httpLn, false)
+	}
+	select {
+	case <-ctx.Done():
+		return s.shutdown()
+	case err := <-errc:
+		s.shutdown()
+		return err
+	}
+}
+
+func (s *Server) newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+		// TLS handshake errors from scanners and browsers that do not yet
+		// trust the CA would flood the log; they are counted instead.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+}
+
+// shutdown cancels long-lived connections first, then gives in-flight
+// requests up to ShutdownTimeout.
+func (s *Server) shutdown() error {
+	s.cancelCtx()
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	for _, srv := range s.servers {
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+			srv.Close()
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("web: shutdown: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// ListenError explains a failed listen in words an office manager can act
+// on, naming the address.
+func ListenError(what, addr string, err error) error {
+	hint := ""
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		hint = " (another program, or another clinicbox, already uses this port)"
+	case errors.Is(err, syscall.EACCES):
+		hint = " (ports below 1024 need root or systemd socket activation)"
+	}
+	return fmt.Errorf("cannot listen on %s for %s: %w%s", addr, what, unwrapOpError(err), hint)
+}
+
+func unwrapOpError(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		var se interface{ Unwrap() error }
+		if errors.As(op.Err, &se) {
+			return se.Unwrap()
+		}
+		return op.Err
+	}
+	return err
+}
+
+// PortOf returns the port of a listen address, for redirects.
+func PortOf(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	if _, err := strconv.Atoi(port); err != nil {
+		return ""
+	}
+	return port
+}
