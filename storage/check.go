@@ -267,7 +267,7 @@ func (redactingKV) ValueToString(v []byte) string { return fmt.Sprintf("<%d-byte
 // free space), checks the snapshot with Check, and removes it. Writers are
 // not blocked. The report names the live file and its size.
 func (db *DB) Check() (Report, error) {
-	f, err := os.CreateTemp(filepath.Dir(db.path), ".clinicbox-check-*.db")
+	f, err := os.CreateTemp(filepath.Dir(db.path), checkTempPattern(db.path))
 	if err != nil {
 		return Report{Path: db.path}, fmt.Errorf("storage: check %s: %w", db.path, err)
 	}

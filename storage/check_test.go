@@ -234,6 +234,21 @@ func TestDBCheckOnline(t *testing.T) {
 	}
 }
 
+func TestOpenRemovesStaleCheckSnapshots(t *testing.T) {
+	path := dbPath(t)
+	createDB(t, path, nil)
+	dir := filepath.Dir(path)
+	stale := filepath.Join(dir, ".clinicbox.db.check-123")
+	other := filepath.Join(dir, ".other.db.check-123") // another database's
+	writeFile(t, stale, []byte("x"))
+	writeFile(t, other, []byte("x"))
+	openTest(t, path, Options{})
+	assertNoFile(t, stale)
+	if _, err := os.Stat(other); err != nil {
+		t.Error("Open removed another database's file")
+	}
+}
+
 func TestFormatBytes(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1258291: "1.2 MiB", 3 << 30: "3.0 GiB"} {
 		if got := formatBytes(n); got != want {
