@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -9,8 +8,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"clinicbox/web/i18n"
 )
 
 // contentSecurityPolicy allows nothing inline and nothing from elsewhere.
@@ -24,24 +21,14 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 const permissionsPolicy = "camera=(self), microphone=(self), display-capture=(self), fullscreen=(self), " +
 	"geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), midi=(), interest-cohort=()"
 
-type ctxKey int
-
-const langKey ctxKey = iota
-
 // middleware wraps h in the layers every response goes through, outermost
-// first: panic recovery, security headers, metrics and the request log,
-// and the page language.
+// first: panic recovery, security headers, metrics and the request log.
+// The page language is negotiated only where a page is rendered.
 func (s *Server) middleware(h http.Handler, overTLS bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		setSecurityHeaders(rec.Header(), overTLS)
-		lang, explicit := i18n.Negotiate(r)
-		if explicit {
-			http.SetCookie(rec, &http.Cookie{Name: i18n.CookieName, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,
-				Secure: overTLS, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-		}
-		r = r.WithContext(context.WithValue(r.Context(), langKey, lang))
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -59,18 +46,37 @@ func (s *Server) middleware(h http.Handler, overTLS bool) http.Handler {
 	})
 }
 
+// securityHeaders go on every response. The keys are already canonical
+// and the value slices are shared (Header.Set replaces a slice, it never
+// writes into one), so a request costs no header allocations.
+var securityHeaders = [][2]string{
+	{"Content-Security-Policy", contentSecurityPolicy},
+	{"X-Content-Type-Options", "nosniff"},
+	{"X-Frame-Options", "DENY"},
+	{"Referrer-Policy", "no-referrer"},
+	{"Permissions-Policy", permissionsPolicy},
+	{"Cross-Origin-Opener-Policy", "same-origin"},
+	{"Cross-Origin-Resource-Policy", "same-origin"},
+}
+
+var securityHeaderValues = func() map[string][]string {
+	m := map[string][]string{}
+	for _, kv := range securityHeaders {
+		m[kv[0]] = []string{kv[1]}
+	}
+	return m
+}()
+
+// hsts is one year; no includeSubDomains, which could break other hosts of
+// the clinic's domain.
+var hsts = []string{"max-age=31536000"}
+
 func setSecurityHeaders(h http.Header, overTLS bool) {
-	h.Set("Content-Security-Policy", contentSecurityPolicy)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Permissions-Policy", permissionsPolicy)
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
-	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	for k, v := range securityHeaderValues {
+		h[k] = v
+	}
 	if overTLS {
-		// One year; no includeSubDomains, which could break other hosts
-		// of the clinic's domain.
-		h.Set("Strict-Transport-Security", "max-age=31536000")
+		h["Strict-Transport-Security"] = hsts
 	}
 }
 
@@ -92,6 +98,9 @@ func (s *Server) observe(r *http.Request, rec *statusRecorder, start time.Time, 
 	level := slog.LevelDebug
 	if status >= 500 {
 		level = slog.LevelWarn
+	}
+	if !s.log.Enabled(r.Context(), level) {
+		return
 	}
 	s.log.Log(r.Context(), level, "request", "server", server, "method", r.Method, "route", route,
 		"status", status, "bytes", rec.bytes, "duration_ms", float64(elapsed.Microseconds())/1000)

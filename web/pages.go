@@ -40,7 +40,7 @@ type pageData struct {
 // render writes a whole page. It renders into a buffer first so that a
 // template error becomes a clean 500 page, not half a page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page, titleKey string, data any) {
-	l := s.catalogs.For(langOf(r))
+	l := s.catalogs.For(langOf(w, r))
 	var buf bytes.Buffer
 	err := s.pages[page].ExecuteTemplate(&buf, "layout", pageData{
 		Page: page, Title: l.T(titleKey), L: l, Version: s.opts.Version, Data: data,
@@ -59,11 +59,15 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 	w.Write(buf.Bytes())
 }
 
-func langOf(r *http.Request) string {
-	if l, ok := r.Context().Value(langKey).(string); ok {
-		return l
+// langOf picks the page language; an explicit ?lang= switch is
+// remembered in a cookie for the pages that follow.
+func langOf(w http.ResponseWriter, r *http.Request) string {
+	lang, explicit := i18n.Negotiate(r)
+	if explicit {
+		http.SetCookie(w, &http.Cookie{Name: i18n.CookieName, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,
+			Secure: r.TLS != nil, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	}
-	return ""
+	return lang
 }
 
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int) {
