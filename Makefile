@@ -31,7 +31,7 @@ test-browser: tools ## only the browser suites (headless chromium + axe-core)
 tools: ## test-time tools from npm (axe-core)
 	npm ci --no-audit --no-fund --prefix web/browsertest
 
-fuzz: ## run each fuzzer for FUZZTIME (default 20s)
+fuzz: ## run each fuzzer for FUZZTIME (default 20s; CI uses a count like 20000x)
 	@for p in $$(go list ./...); do \
 	  for f in $$(go test -list '^Fuzz' $$p 2>/dev/null | grep '^Fuzz'); do \
 	    echo "== $$p $$f"; go test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-20s} $$p || exit 1; \

@@ -118,8 +118,14 @@ func EnvName(flagName string) string {
 func Load(args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	cfg := Defaults(getenv)
 	fs := newFlagSet("serve", &cfg, out)
+	// The flag package would print its own error and the whole usage on a
+	// mistake; we print one line naming the flag instead, and the usage
+	// only when asked for.
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(out)
+			fs.Usage()
 			return cfg, ErrHelp
 		}
 		return cfg, parseError(err)
@@ -181,7 +187,7 @@ func parseError(err error) error {
 	msg := err.Error()
 	if rest, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
 		name := strings.TrimLeft(rest, "-")
-		return &FieldError{Field: name, Msg: "unknown flag; see clinicbox serve --help"}
+		return &FieldError{Field: name, Msg: "unknown flag; 'clinicbox serve --help' lists them"}
 	}
 	if rest, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
 		return &FieldError{Field: strings.TrimLeft(rest, "-"), Msg: "needs a value"}
@@ -225,7 +231,7 @@ func newFlagSet(name string, cfg *Config, out io.Writer) *flag.FlagSet {
 	fs.Var(choiceValue{&cfg.LogLevel, []string{"debug", "info", "warn", "error"}}, "log-level", "least important log level written: debug, info, warn or error")
 	fs.Var(durationValue{&cfg.ShutdownTimeout}, "shutdown-timeout", "how long in-flight requests may take to finish at shutdown")
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: clinicbox serve [flags]\n\nRuns the appliance. Every flag can also be set as an environment variable\n(--data-dir is CLINICBOX_DATA_DIR) or in the --config file (data-dir = /var/lib/clinicbox).\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: clinicbox serve [flags]\n\nRuns the appliance. Every flag can also be set as an environment variable\n(--data-dir is CLINICBOX_DATA_DIR) or in the --config file (data-dir = /var/lib/clinicbox).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	return fs
