@@ -269,12 +269,16 @@ func (a *Appliance) Run(ctx context.Context) error {
 		return err
 	}
 
-	errc := make(chan error, 2)
-	go func() { errc <- a.web.Serve(ctx, a.httpsL, a.httpL) }()
+	// The web server and the metrics server report on channels of their
+	// own: with one shared channel, a select could take web.Serve's nil
+	// (sent after a cancel) for a failure and then wait for it forever.
+	webDone := make(chan error, 1)
+	go func() { webDone <- a.web.Serve(ctx, a.httpsL, a.httpL) }()
 	metricsSrv := &http.Server{Handler: web.MetricsHandler(a.registry, a.cfg.MetricsToken), ReadHeaderTimeout: 10 * time.Second}
+	metricsFailed := make(chan error, 1)
 	go func() {
 		if err := metricsSrv.Serve(a.metrL); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("metrics: %w", err)
+			metricsFailed <- fmt.Errorf("metrics: %w", err)
 		}
 	}()
 	go a.notifier.RunWatchdog(ctx, a.Ready)
@@ -287,10 +291,14 @@ func (a *Appliance) Run(ctx context.Context) error {
 	a.notifier.Status("serving HTTPS on %s", addrs.HTTPS)
 
 	var err error
+	webStopped := false
 	select {
 	case <-ctx.Done():
-	case err = <-errc:
-		a.log.Error("server stopped", "err", err)
+	case err = <-webDone:
+		webStopped = true
+		a.log.Error("web server stopped", "err", err)
+	case err = <-metricsFailed:
+		a.log.Error("metrics server stopped", "err", err)
 	}
 	a.notifier.Stopping()
 	a.log.Info("shutting down")
@@ -298,8 +306,11 @@ func (a *Appliance) Run(ctx context.Context) error {
 	shutdownCtx, stop := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer stop()
 	metricsSrv.Shutdown(shutdownCtx)
-	if err == nil {
-		err = <-errc // web.Serve returns after its graceful shutdown
+	if !webStopped {
+		// web.Serve returns after its graceful shutdown.
+		if werr := <-webDone; err == nil {
+			err = werr
+		}
 	}
 	return err
 }

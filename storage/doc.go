@@ -3,15 +3,21 @@
 // keys, takes online snapshots, compacts and checks the file offline, and
 // exports metrics about it.
 //
-// The bucket tree (schema 1). Each bucket is created by the migration
+// The bucket tree (schema 2). Each bucket is created by the migration
 // named beside it; later migrations add theirs here, so this drawing stays
 // the one place that shows the whole file:
 //
 //	clinicbox.db
-//	└── meta                            migration 1 (foundation)
-//	    ├── schema_version → uint64, 8 bytes big-endian: last migration applied
-//	    ├── box_id         → 32 lowercase hex characters (16 random bytes), set once
-//	    └── created_at     → RFC 3339 UTC text, set once
+//	├── meta                            migration 1 (foundation)
+//	│   ├── schema_version → uint64, 8 bytes big-endian: last migration applied
+//	│   ├── box_id         → 32 lowercase hex characters (16 random bytes), set once
+//	│   └── created_at     → RFC 3339 UTC text, set once
+//	├── units                           migration 2 (identity): id → Unit
+//	├── users                           migration 2: id → user record, personal fields sealed
+//	├── users-by-email                  migration 2: HMAC(e-mail) → user id
+//	├── tokens                          migration 2: SHA-256(link token) → set-up/invitation link
+//	├── sessions                        migration 2: SHA-256(session token) → session
+//	└── sessions-by-user                migration 2: user id || SHA-256(token) → nil
 //
 // The meta values are raw bytes, not codec values, so that any future
 // binary can read the schema version whatever the codec has become.

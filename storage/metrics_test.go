@@ -75,7 +75,7 @@ func TestMetrics(t *testing.T) {
 			}
 		}
 	}
-	if v := got["clinicbox_storage_schema_version"][""]; v != 1 {
+	if v := got["clinicbox_storage_schema_version"][""]; v != float64(len(Migrations())) {
 		t.Errorf("schema_version = %v", v)
 	}
 	fileSize := got["clinicbox_storage_file_size_bytes"][""]

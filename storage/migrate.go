@@ -25,6 +25,7 @@ type Migration struct {
 func Migrations() []Migration {
 	return []Migration{
 		{1, "foundation", migrateFoundation},
+		{2, "identity", migrateIdentity},
 	}
 }
 
@@ -51,6 +52,23 @@ func migrateFoundation(tx *bbolt.Tx) error {
 		return err
 	}
 	return meta.Put([]byte(keyCreatedAt), []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+}
+
+// identityBuckets hold units, users, their set-up links and sessions
+// (appliance/identity draws their keys and values).
+var identityBuckets = []string{"units", "users", "users-by-email", "tokens", "sessions", "sessions-by-user"}
+
+func migrateIdentity(tx *bbolt.Tx) error {
+	return createBuckets(tx, identityBuckets)
+}
+
+func createBuckets(tx *bbolt.Tx, names []string) error {
+	for _, name := range names {
+		if _, err := tx.CreateBucket([]byte(name)); err != nil {
+			return fmt.Errorf("bucket %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // validateMigrations insists on versions 1..n in order, so that the

@@ -82,6 +82,21 @@ func TestMigration1Foundation(t *testing.T) {
 	}
 }
 
+func TestMigration2Identity(t *testing.T) {
+	db := migrateTo(t, fixtureAt(t, 1), 2)
+	_ = db.View(func(tx *bbolt.Tx) error {
+		for _, name := range []string{"meta", "units", "users", "users-by-email", "tokens", "sessions", "sessions-by-user"} {
+			if tx.Bucket([]byte(name)) == nil {
+				t.Errorf("no bucket %s", name)
+			}
+		}
+		return nil
+	})
+	if db.SchemaVersion() != 2 {
+		t.Errorf("schema %d", db.SchemaVersion())
+	}
+}
+
 // Adding migration N means adding TestMigrationN.
 func TestEveryMigrationHasATest(t *testing.T) {
 	file, err := parser.ParseFile(token.NewFileSet(), "migrate_test.go", nil, 0)
