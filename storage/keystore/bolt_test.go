@@ -10,7 +10,7 @@ import (
 // database does, so erasure is checked against what bbolt leaves on disk.
 type boltDB struct{ db *bbolt.DB }
 
-var records = []byte("records")
+const records = "records"
 
 func openBolt(t *testing.T, path string) *boltDB {
 	t.Helper()
@@ -24,7 +24,7 @@ func openBolt(t *testing.T, path string) *boltDB {
 func (b *boltDB) put(t *testing.T, key string, value []byte) {
 	t.Helper()
 	err := b.db.Update(func(tx *bbolt.Tx) error {
-		bk, err := tx.CreateBucketIfNotExists(records)
+		bk, err := tx.CreateBucketIfNotExists([]byte(records))
 		if err != nil {
 			return err
 		}
@@ -39,7 +39,7 @@ func (b *boltDB) get(t *testing.T, key string) []byte {
 	t.Helper()
 	var v []byte
 	err := b.db.View(func(tx *bbolt.Tx) error {
-		v = append([]byte(nil), tx.Bucket(records).Get([]byte(key))...)
+		v = append([]byte(nil), tx.Bucket([]byte(records)).Get([]byte(key))...)
 		return nil
 	})
 	if err != nil || v == nil {

@@ -51,7 +51,8 @@
 // left by a crash are removed at Open), its cached copy in memory is
 // zeroed, and so everything ever sealed for the subject — in the live
 // database, in its freed pages, in database snapshots — can no longer be
-// read by anyone, including whoever holds master.key.
+// read with what is on the box: master.key alone does not bring the key
+// back.
 //
 // What it does not guarantee:
 //   - Backups of subjects.keys (Backup, or a copy of the data directory,

@@ -35,12 +35,14 @@ const (
 	infoWrap        = "clinicbox/keystore/v1 wrap"
 	infoMAC         = "clinicbox/keystore/v1 file mac"
 	infoFingerprint = "clinicbox/keystore/v1 fingerprint"
+	infoDerive      = "clinicbox/keystore/v1 derive"
 )
 
 // masterKeys are the keys derived from master.key.
 type masterKeys struct {
 	wrap        cipher.AEAD
 	mac         []byte
+	derive      []byte // the root of DeriveKey's purpose keys
 	fingerprint [fingerprintLen]byte
 }
 
@@ -62,7 +64,11 @@ func deriveKeys(master []byte) (*masterKeys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keys: derive fingerprint: %w", err)
 	}
-	mks := &masterKeys{wrap: wrap, mac: mk}
+	dk, err := hkdf.Key(sha256.New, master, nil, infoDerive, sha256.Size)
+	if err != nil {
+		return nil, fmt.Errorf("keys: derive: %w", err)
+	}
+	mks := &masterKeys{wrap: wrap, mac: mk, derive: dk}
 	copy(mks.fingerprint[:], fp)
 	return mks, nil
 }

@@ -1,7 +1,9 @@
 package keystore
 
 import (
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -361,6 +363,7 @@ func (s *Store) Close() error {
 		e.destroy()
 	}
 	clear(s.mk.mac)
+	clear(s.mk.derive)
 	if err := unlockDir(s.lock); err != nil {
 		return fmt.Errorf("keys: close: %w", err)
 	}
@@ -426,4 +429,19 @@ func (s *Store) writeLocked(addSubject string, add *entry, drop string) error {
 	err := writeAtomic(s.dir, subjectsName, buf)
 	clear(buf) // best effort: this buffer held every wrapped key
 	return err
+}
+
+// DeriveKey returns a 32-byte key for one purpose (e.g. the HMAC key of
+// an e-mail index), derived from the master key with HKDF: stable for the
+// life of the master key, different for every purpose, never stored.
+func (s *Store) DeriveKey(purpose string) ([]byte, error) {
+	if purpose == "" {
+		return nil, errors.New("keys: DeriveKey needs a purpose")
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	return hkdf.Key(sha256.New, s.mk.derive, nil, "clinicbox/purpose "+purpose, 32)
 }

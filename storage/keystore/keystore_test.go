@@ -761,3 +761,29 @@ func TestBackup(t *testing.T) {
 		t.Errorf("restored recent backup: %v; want ErrNoKey", err)
 	}
 }
+
+func TestDeriveKey(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "keys")
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := s.DeriveKey("email-index")
+	b, _ := s.DeriveKey("other")
+	if len(a) != 32 || bytes.Equal(a, b) {
+		t.Fatal("purposes must give different 32-byte keys")
+	}
+	s.Close()
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	again, _ := s.DeriveKey("email-index")
+	if !bytes.Equal(a, again) {
+		t.Fatal("a derived key must survive a restart")
+	}
+	if _, err := s.DeriveKey(""); err == nil {
+		t.Fatal("an empty purpose must be refused")
+	}
+}
