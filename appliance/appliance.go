@@ -27,9 +27,12 @@ import (
 	"go.etcd.io/bbolt"
 
 	"clinicbox/appliance/config"
+	"clinicbox/appliance/identity"
+	"clinicbox/appliance/privacy/auditlog"
 	"clinicbox/appliance/version"
 	"clinicbox/media"
 	"clinicbox/storage"
+	"clinicbox/storage/keystore"
 	"clinicbox/systemd"
 	"clinicbox/web"
 	"clinicbox/web/certs"
@@ -45,13 +48,16 @@ type Appliance struct {
 	registry *prometheus.Registry
 	notifier *systemd.Notifier
 
-	db     *storage.DB
-	certs  *certs.Manager
-	web    *web.Server
-	turn   *media.Reservation
-	httpsL net.Listener
-	httpL  net.Listener
-	metrL  net.Listener
+	db       *storage.DB
+	keys     *keystore.Store
+	identity *identity.Store
+	audit    *auditlog.Log
+	certs    *certs.Manager
+	web      *web.Server
+	turn     *media.Reservation
+	httpsL   net.Listener
+	httpL    net.Listener
+	metrL    net.Listener
 
 	closers []interface{ Close() error }
 }
@@ -88,6 +94,9 @@ func New(cfg config.Config, log *slog.Logger) (_ *Appliance, err error) {
 		return nil, err
 	}
 	a.onClose(a.db)
+	if err := a.openDomain(); err != nil {
+		return nil, err
+	}
 
 	if err := a.listen(); err != nil {
 		return nil, err
@@ -125,11 +134,54 @@ func New(cfg config.Config, log *slog.Logger) (_ *Appliance, err error) {
 		Version:         version.Get().Version,
 		HTTPSPort:       web.PortOf(a.httpsL.Addr().String()),
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		Identity:        a.identity,
+		Keys:            a.keys,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// openDomain opens the key store and the clinic's domain stores on top of
+// the database.
+func (a *Appliance) openDomain() error {
+	d, err := OpenDomain(a.db, a.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	a.keys, a.identity, a.audit = d.Keys, d.Identity, d.Audit
+	a.onClose(d.Keys)
+	return nil
+}
+
+// Domain is the clinic's data on an open database: what `serve` and the
+// admin commands (user add, audit verify) share.
+type Domain struct {
+	Keys     *keystore.Store
+	Identity *identity.Store
+	Audit    *auditlog.Log
+}
+
+// OpenDomain opens the key store in <data>/keys and the domain stores.
+// The caller closes Keys.
+func OpenDomain(db *storage.DB, dataDir string) (*Domain, error) {
+	keys, err := keystore.Open(filepath.Join(dataDir, "keys"))
+	if err != nil {
+		return nil, err
+	}
+	indexKey, err := keys.DeriveKey("identity/email-index")
+	if err == nil {
+		var d Domain
+		d.Keys = keys
+		if d.Identity, err = identity.New(identity.Options{DB: db, Keys: keys, IndexKey: indexKey}); err == nil {
+			if d.Audit, err = auditlog.New(db, db.BoxID()); err == nil {
+				return &d, nil
+			}
+		}
+	}
+	keys.Close()
+	return nil, err
 }
 
 func portNumber(addr net.Addr) int {

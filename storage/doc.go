@@ -3,7 +3,7 @@
 // keys, takes online snapshots, compacts and checks the file offline, and
 // exports metrics about it.
 //
-// The bucket tree (schema 2). Each bucket is created by the migration
+// The bucket tree (schema 3). Each bucket is created by the migration
 // named beside it; later migrations add theirs here, so this drawing stays
 // the one place that shows the whole file:
 //
@@ -17,7 +17,12 @@
 //	├── users-by-email                  migration 2: HMAC(e-mail) → user id
 //	├── tokens                          migration 2: SHA-256(link token) → set-up/invitation link
 //	├── sessions                        migration 2: SHA-256(session token) → session
-//	└── sessions-by-user                migration 2: user id || SHA-256(token) → nil
+//	├── sessions-by-user                migration 2: user id || SHA-256(token) → nil
+//	├── audit                           migration 3 (audit): seq → entry || SHA-256 (hash chain)
+//	├── audit-by-subject                migration 3: client id || seq → time
+//	├── audit-by-actor                  migration 3: actor id || seq → time
+//	├── audit-by-unit                   migration 3: unit id || seq → time
+//	└── audit-meta                      migration 3: "tail" → last seq || its hash
 //
 // The meta values are raw bytes, not codec values, so that any future
 // binary can read the schema version whatever the codec has become.

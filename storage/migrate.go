@@ -26,6 +26,7 @@ func Migrations() []Migration {
 	return []Migration{
 		{1, "foundation", migrateFoundation},
 		{2, "identity", migrateIdentity},
+		{3, "audit", migrateAudit},
 	}
 }
 
@@ -60,6 +61,14 @@ var identityBuckets = []string{"units", "users", "users-by-email", "tokens", "se
 
 func migrateIdentity(tx *bbolt.Tx) error {
 	return createBuckets(tx, identityBuckets)
+}
+
+// auditBuckets hold the hash-chained patient-data access log
+// (appliance/privacy/auditlog draws their keys and values).
+var auditBuckets = []string{"audit", "audit-by-subject", "audit-by-actor", "audit-by-unit", "audit-meta"}
+
+func migrateAudit(tx *bbolt.Tx) error {
+	return createBuckets(tx, auditBuckets)
 }
 
 func createBuckets(tx *bbolt.Tx, names []string) error {

@@ -97,6 +97,18 @@ func TestMigration2Identity(t *testing.T) {
 	}
 }
 
+func TestMigration3Audit(t *testing.T) {
+	db := migrateTo(t, fixtureAt(t, 2), 3)
+	_ = db.View(func(tx *bbolt.Tx) error {
+		for _, name := range []string{"audit", "audit-by-subject", "audit-by-actor", "audit-by-unit", "audit-meta", "users"} {
+			if tx.Bucket([]byte(name)) == nil {
+				t.Errorf("no bucket %s", name)
+			}
+		}
+		return nil
+	})
+}
+
 // Adding migration N means adding TestMigrationN.
 func TestEveryMigrationHasATest(t *testing.T) {
 	file, err := parser.ParseFile(token.NewFileSet(), "migrate_test.go", nil, 0)

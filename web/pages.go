@@ -14,7 +14,7 @@ import (
 
 // pageNames are the templates/<name>.html pages, each rendered inside
 // layout.html.
-var pageNames = []string{"home", "ca", "error"}
+var pageNames = []string{"home", "ca", "error", "message", "login", "code", "setup", "enrol", "recovery", "start", "admin-staff"}
 
 func parsePages() (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}
@@ -76,6 +76,11 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int)
 		msg = "error.notfound"
 	}
 	s.render(w, r, status, "error", "error.title", struct{ Message string }{msg})
+}
+
+// renderMessage shows a short page: a heading and one sentence.
+func (s *Server) renderMessage(w http.ResponseWriter, r *http.Request, status int, titleKey, msgKey string) {
+	s.render(w, r, status, "message", titleKey, struct{ Message string }{msgKey})
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {

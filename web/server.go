@@ -27,6 +27,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"clinicbox/appliance/identity"
+	"clinicbox/appliance/identity/throttle"
 	"clinicbox/web/i18n"
 	"clinicbox/web/ui"
 )
@@ -55,6 +57,12 @@ type Options struct {
 	// ShutdownTimeout bounds how long in-flight requests may run at
 	// shutdown.
 	ShutdownTimeout time.Duration
+	// Identity holds users and sessions; nil serves only public pages.
+	Identity *identity.Store
+	// Keys seals short-lived secrets in forms (second-factor enrolment).
+	Keys identity.Sealer
+	// Throttle limits login attempts; nil uses the defaults.
+	Throttle *throttle.Limiter
 }
 
 // Server serves HTTPS and HTTP.
@@ -69,6 +77,9 @@ type Server struct {
 	baseCtx   context.Context
 	cancelCtx context.CancelFunc
 	servers   []*http.Server
+
+	throttle   *throttle.Limiter
+	registered []routeInfo
 }
 
 // New builds the server and its routes; nothing listens until Serve.
@@ -90,7 +101,11 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
+	if opts.Throttle == nil {
+		opts.Throttle = throttle.New(throttle.DefaultConfig())
+	}
 	s := &Server{
+		throttle: opts.Throttle,
 		opts:     opts,
 		log:      opts.Logger.With("subsystem", "web"),
 		catalogs: catalogs,
@@ -105,24 +120,33 @@ func New(opts Options) (*Server, error) {
 	// Shutdown can end them instead of waiting for them.
 	s.baseCtx, s.cancelCtx = context.WithCancel(context.Background())
 	s.routes()
-	s.handler = s.middleware(s.mux, true)
+	// Cross-origin protection (Sec-Fetch-Site / Origin) refuses every
+	// state-changing request that a browser sends from another site: the
+	// CSRF defence for every form, logged in or not.
+	s.handler = s.middleware(http.NewCrossOriginProtection().Handler(s.mux), true)
 	return s, nil
 }
 
 func (s *Server) routes() {
 	static, _ := fs.Sub(ui.Files, "static")
-	s.mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(static)))
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.HandleFunc("GET /ca.crt", s.caCert)
-	s.mux.HandleFunc("GET /ca", s.caPage)
-	s.mux.HandleFunc("GET /{$}", s.home)
-	s.mux.HandleFunc("/", s.notFound)
+	s.route("GET /static/", Public, http.StripPrefix("/static/", staticHandler(static)).ServeHTTP)
+	s.route("GET /healthz", Public, s.healthz)
+	s.route("GET /readyz", Public, s.readyz)
+	s.route("GET /ca.crt", Public, s.caCert)
+	s.route("GET /ca", Public, s.caPage)
+	s.route("GET /{$}", Public, s.home)
+	s.route("/", Public, s.notFound)
+	if s.opts.Identity != nil {
+		s.authRoutes()
+		s.adminRoutes()
+	}
 }
 
-// Handle adds a route to the HTTPS server. Later capabilities (identity,
-// rooms, …) register their routes through it.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+// Handle adds a route with its access rule to the HTTPS server. Later
+// capabilities (rooms, …) register their routes through it.
+func (s *Server) Handle(pattern string, access Access, h http.Handler) {
+	s.route(pattern, access, h.ServeHTTP)
+}
 
 // Handler is the HTTPS handler with all middleware.
 func (s *Server) Handler() http.Handler { return s.handler }

@@ -98,7 +98,7 @@ func TestRedirect(t *testing.T) {
 
 func TestPanicGivesErrorPageAndNoDetails(t *testing.T) {
 	s, _ := newTestServer(t, nil)
-	s.Handle("GET /boom", http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	s.Handle("GET /boom", Public, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("secret patient detail")
 	}))
 	rec := httptest.NewRecorder()

@@ -43,6 +43,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the appliance", serve},
+		{"user", "accounts: user add (prints a set-up link)", user},
+		{"audit", "the patient-data access log: audit verify", audit},
 		{"db", "database tools: db check", db},
 		{"version", "print the version", printVersion},
 	}
@@ -152,10 +154,9 @@ func db(ctx context.Context, env Env, args []string) int {
 }
 
 func dbCheck(_ context.Context, env Env, args []string) int {
-	defaults := config.Defaults(env.Getenv)
 	fs := flag.NewFlagSet("db check", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	dataDir := fs.String("data-dir", firstNonEmpty(env.Getenv(config.EnvName("data-dir")), defaults.DataDir), "the appliance's data `DIR`")
+	dataDir := dataDirFlag(fs, env)
 	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the database file")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: clinicbox db check [flags]\n\nChecks the database for consistency and prints a verdict; exits 0 when it is sound.\n\nFlags:\n")
