@@ -22,7 +22,9 @@ func (s *Store) SetPassword(id uint64, pw string) error {
 	if err := password.Check(pw, u.Profile.Email, u.Profile.Name); err != nil {
 		return &FieldError{Field: "password", Msg: err.Error(), Err: err}
 	}
+	s.hashing <- struct{}{}
 	hash, err := password.Hash(pw)
+	<-s.hashing
 	if err != nil {
 		return err
 	}
@@ -47,6 +49,8 @@ func activateIfComplete(r *userRecord) {
 // same time as a known one and gives the same error, so neither the
 // answer nor its timing tells whether an account exists.
 func (s *Store) CheckPassword(email, pw string) (User, error) {
+	s.hashing <- struct{}{}
+	defer func() { <-s.hashing }()
 	u, err := s.UserByEmail(email)
 	if err != nil {
 		password.VerifyDummy(pw)

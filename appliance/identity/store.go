@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,6 +43,9 @@ type Store struct {
 	keys     Sealer
 	indexKey []byte
 	now      func() time.Time
+	// hashing bounds concurrent argon2id work: each costs 64 MiB, and a
+	// burst of logins must not exhaust a small box's memory.
+	hashing chan struct{}
 }
 
 // New returns a Store over the identity buckets (storage migration 2).
@@ -52,7 +56,8 @@ func New(opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{db: opts.DB, keys: opts.Keys, indexKey: opts.IndexKey, now: opts.Now}, nil
+	return &Store{db: opts.DB, keys: opts.Keys, indexKey: opts.IndexKey, now: opts.Now,
+		hashing: make(chan struct{}, max(1, runtime.NumCPU()))}, nil
 }
 
 var (
