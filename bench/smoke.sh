@@ -45,5 +45,14 @@ echo "ok: second instance refused (exit $code): $(head -1 "$dir/err2")"
 
 kill -TERM "$pid"; wait "$pid" || fail "serve exited non-zero on SIGTERM"; pid=""
 "$bin" db check --data-dir "$dir/data" || fail "db check after a clean stop"
+"$bin" user add --data-dir "$dir/data" --role admin --email anna@example.se --name "Anna Andersson" \
+  --base-url https://box.test >"$dir/link" || fail "user add"
+grep -Eq 'https://box.test/setup/[A-Za-z0-9_-]{43}$' "$dir/link" || fail "user add printed no set-up link: $(cat "$dir/link")"
+set +e
+"$bin" user add --data-dir "$dir/data" --role admin --email anna@example.se --name "Anna" 2>"$dir/err3"; code=$?
+set -e
+[ "$code" = 2 ] || fail "a second account with the same e-mail: exit $code"
+"$bin" audit verify --data-dir "$dir/data" || fail "audit verify on a fresh box"
+echo "ok: user add prints a set-up link; audit verify passes"
 if grep -Eiq 'password|personnummer' "$dir/log"; then fail "the log mentions secrets"; fi
 echo "smoke OK"
