@@ -134,22 +134,26 @@ func printVersion(_ context.Context, env Env, args []string) int {
 }
 
 func db(ctx context.Context, env Env, args []string) int {
-	dbUsage := func(w io.Writer) {
-		fmt.Fprintf(w, "Usage: clinicbox db check [--data-dir DIR]\n\nChecks the database file for consistency and prints a verdict.\nIt only reads; it never changes the file.\n")
-	}
+	return dispatch(ctx, env, args, "db", "Usage: clinicbox db check [--data-dir DIR]\n\nChecks the database file for consistency and prints a verdict.\nIt only reads; it never changes the file.\n",
+		map[string]func(context.Context, Env, []string) int{"check": dbCheck})
+}
+
+// dispatch runs one of a command's subcommands ("db check", "user add"),
+// printing the usage for help, nothing or an unknown name.
+func dispatch(ctx context.Context, env Env, args []string, name, usage string, subs map[string]func(context.Context, Env, []string) int) int {
 	if len(args) == 0 {
-		dbUsage(env.Stderr)
+		fmt.Fprint(env.Stderr, usage)
 		return ExitUsage
 	}
 	switch args[0] {
 	case "-h", "--help", "-help", "help":
-		dbUsage(env.Stdout)
+		fmt.Fprint(env.Stdout, usage)
 		return ExitOK
-	case "check":
-		return dbCheck(ctx, env, args[1:])
 	}
-	fmt.Fprintf(env.Stderr, "clinicbox db: unknown command %q\n\n", args[0])
-	dbUsage(env.Stderr)
+	if run, ok := subs[args[0]]; ok {
+		return run(ctx, env, args[1:])
+	}
+	fmt.Fprintf(env.Stderr, "clinicbox %s: unknown command %q\n\n%s", name, args[0], usage)
 	return ExitUsage
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"path/filepath"
 	"strings"
@@ -22,23 +21,8 @@ import (
 const SetupLinkTTL = 24 * time.Hour
 
 func user(ctx context.Context, env Env, args []string) int {
-	usage := func(w io.Writer) {
-		fmt.Fprintf(w, "Usage: clinicbox user add --role ROLE --email E --name N [flags]\n\nCreates an account and prints a one-time set-up link (valid 24 hours).\nThe box must be stopped: the database has one owner at a time.\n")
-	}
-	if len(args) == 0 {
-		usage(env.Stderr)
-		return ExitUsage
-	}
-	switch args[0] {
-	case "-h", "--help", "-help", "help":
-		usage(env.Stdout)
-		return ExitOK
-	case "add":
-		return userAdd(ctx, env, args[1:])
-	}
-	fmt.Fprintf(env.Stderr, "clinicbox user: unknown command %q\n\n", args[0])
-	usage(env.Stderr)
-	return ExitUsage
+	return dispatch(ctx, env, args, "user", "Usage: clinicbox user add --role ROLE --email E --name N [flags]\n\nCreates an account and prints a one-time set-up link (valid 24 hours).\nThe box must be stopped: the database has one owner at a time.\n",
+		map[string]func(context.Context, Env, []string) int{"add": userAdd})
 }
 
 func userAdd(_ context.Context, env Env, args []string) int {
@@ -141,28 +125,16 @@ func dataDirFlag(fs *flag.FlagSet, env Env) *string {
 	return fs.String("data-dir", firstNonEmpty(env.Getenv(config.EnvName("data-dir")), defaults.DataDir), "the appliance's data `DIR`")
 }
 
-func audit(_ context.Context, env Env, args []string) int {
-	usage := func(w io.Writer) {
-		fmt.Fprintf(w, "Usage: clinicbox audit verify [--data-dir DIR]\n\nChecks the hash chain of the patient-data access log: any changed,\ninserted or removed entry is reported. Reads only. The box must be stopped.\n")
-	}
-	if len(args) == 0 {
-		usage(env.Stderr)
-		return ExitUsage
-	}
-	switch args[0] {
-	case "-h", "--help", "-help", "help":
-		usage(env.Stdout)
-		return ExitOK
-	case "verify":
-	default:
-		fmt.Fprintf(env.Stderr, "clinicbox audit: unknown command %q\n\n", args[0])
-		usage(env.Stderr)
-		return ExitUsage
-	}
+func audit(ctx context.Context, env Env, args []string) int {
+	return dispatch(ctx, env, args, "audit", "Usage: clinicbox audit verify [--data-dir DIR]\n\nChecks the hash chain of the patient-data access log: any changed,\ninserted or removed entry is reported. Reads only. The box must be stopped.\n",
+		map[string]func(context.Context, Env, []string) int{"verify": auditVerify})
+}
+
+func auditVerify(_ context.Context, env Env, args []string) int {
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	dataDir := dataDirFlag(fs, env)
-	if code, done := parseFlags(fs, args[1:], env); done {
+	if code, done := parseFlags(fs, args, env); done {
 		return code
 	}
 	report, ok, err := auditlog.VerifyFile(filepath.Join(*dataDir, appliance.DatabaseFile), 5*time.Second)
