@@ -334,6 +334,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 		}
 	}()
 	go a.notifier.RunWatchdog(ctx, a.Ready)
+	go a.runHousekeeping(ctx)
 
 	addrs := a.Addrs()
 	a.log.Info("clinicbox ready", "version", version.Get().Version, "data_dir", a.cfg.DataDir,
@@ -365,6 +366,25 @@ func (a *Appliance) Run(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// runHousekeeping removes expired sessions every hour. (The retention
+// engine of the privacy capability will run its daily rules here too.)
+func (a *Appliance) runHousekeeping(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := a.identity.PurgeExpiredSessions(); err != nil {
+				a.log.Warn("purging expired sessions", "err", err)
+			} else if n > 0 {
+				a.log.Debug("expired sessions purged", "count", n)
+			}
+		}
+	}
 }
 
 // onClose registers cleanup for something New opened; close runs them in

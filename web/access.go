@@ -94,6 +94,11 @@ func (s *Server) route(pattern string, access Access, h http.HandlerFunc) {
 				return
 			}
 		}
+		if today := time.Now().UTC().Truncate(24 * time.Hour); !user.LastActiveAt.Equal(today) {
+			// The admin sees the date each colleague was last active:
+			// one write per user and day, nothing finer.
+			s.opts.Identity.Touch(user.ID, today)
+		}
 		r = r.WithContext(context.WithValue(r.Context(), authKey{}, &auth{sess: *sess, user: user}))
 		h(w, r)
 	}))
