@@ -78,8 +78,15 @@ func (s *Store) CheckPassword(email, pw string) (User, error) {
 	if rehash {
 		// Parameters were raised since this hash was made; upgrade it now
 		// that the password is at hand. A failure here is not the user's.
+		// Only if the hash is still the one verified: a password changed
+		// meanwhile must not be overwritten by the old one.
 		if h, err := password.Hash(pw); err == nil {
-			s.updateRecord(u.ID, func(r *userRecord) error { r.PasswordHash = h; return nil })
+			s.updateRecord(u.ID, func(r *userRecord) error {
+				if r.PasswordHash == hash {
+					r.PasswordHash = h
+				}
+				return nil
+			})
 		}
 	}
 	return u, nil
@@ -105,6 +112,9 @@ func NewTOTPEnrolment(issuer, account string) (TOTPEnrolment, error) {
 // ConfirmTOTP stores the secret once the user has typed a valid code from
 // it, and returns fresh recovery codes, shown once.
 func (s *Store) ConfirmTOTP(id uint64, secret []byte, code string) ([]string, error) {
+	if _, err := s.User(id); err != nil {
+		return nil, err // no key is made for a user who does not exist
+	}
 	step, ok := totp.Validate(secret, code, s.now(), 0)
 	if !ok {
 		return nil, &FieldError{Field: "code", Msg: "the code does not match", Err: ErrCodeMismatch}

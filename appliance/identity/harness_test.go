@@ -238,3 +238,28 @@ func fieldError(t *testing.T, err error) *identity.FieldError {
 	}
 	return fe
 }
+
+// reopen opens the data directory of a closed harness again, with the
+// same clock.
+func reopen(t *testing.T, old *harness) *harness {
+	t.Helper()
+	db, err := storage.Open(old.db.Path(), storage.Options{})
+	if err != nil {
+		t.Fatalf("storage.Open again: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	keys, err := keystore.Open(filepath.Join(old.dir, "keys"))
+	if err != nil {
+		t.Fatalf("keystore.Open again: %v", err)
+	}
+	t.Cleanup(func() { keys.Close() })
+	indexKey, err := keys.DeriveKey("identity/email-index")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := identity.New(identity.Options{DB: db, Keys: keys, IndexKey: indexKey, Now: old.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, dir: old.dir, db: db, keys: keys, ids: ids, clock: old.clock}
+}

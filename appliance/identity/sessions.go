@@ -50,6 +50,9 @@ func (s Session) CSRFToken() string {
 
 // ValidCSRF compares a submitted token in constant time.
 func (s Session) ValidCSRF(tok string) bool {
+	if len(s.CSRFKey) == 0 {
+		return false
+	}
 	return hmac.Equal([]byte(tok), []byte(s.CSRFToken()))
 }
 
@@ -67,6 +70,9 @@ func (s *Store) StartSession(u User, complete bool) (string, Session, error) {
 	now := s.now().UTC()
 	sess := Session{UserID: u.ID, Role: u.Role, CreatedAt: now, SeenAt: now, Complete: complete, CSRFKey: csrf}
 	err = s.db.Batch(func(tx *bbolt.Tx) error {
+		if _, err := s.record(tx, u.ID); err != nil {
+			return err
+		}
 		if err := storage.Put(tx.Bucket(bucketSessions), key, sess); err != nil {
 			return err
 		}
@@ -119,12 +125,54 @@ func (s *Store) Session(tok string) (Session, error) {
 }
 
 // CompleteSession marks the second factor as passed. The token changes,
-// so a token seen before login (session fixation) is worthless after.
+// so a token seen before login (session fixation) is worthless after. The
+// old session must still be live and belong to u; the swap is one
+// transaction, so a logout or deactivation racing it wins.
 func (s *Store) CompleteSession(tok string, u User) (string, Session, error) {
-	if err := s.EndSession(tok); err != nil {
+	newTok, newKey, err := newSecret()
+	if err != nil {
 		return "", Session{}, err
 	}
-	return s.StartSession(u, true)
+	_, csrf, err := newSecret()
+	if err != nil {
+		return "", Session{}, err
+	}
+	now := s.now()
+	oldKey := hashToken(tok)
+	sess := Session{UserID: u.ID, Role: u.Role, CreatedAt: now.UTC(), SeenAt: now.UTC(), Complete: true, CSRFKey: csrf}
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		old, ok, err := storage.Get[Session](tx.Bucket(bucketSessions), oldKey)
+		switch {
+		case err != nil:
+			return err
+		case !ok || old.UserID != u.ID:
+			return ErrNoSession
+		case now.Sub(old.SeenAt) > IdleTimeout(old.Role) || now.Sub(old.CreatedAt) > AbsoluteTimeout:
+			return ErrSessionExpired
+		}
+		rec, err := s.record(tx, u.ID)
+		if err != nil {
+			return err
+		}
+		if rec.Status == StatusDeactivated {
+			return ErrNoSession
+		}
+		byUser := tx.Bucket(bucketSessionsByUser)
+		if err := byUser.Delete(append(storage.ID(u.ID), oldKey...)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketSessions).Delete(oldKey); err != nil {
+			return err
+		}
+		if err := storage.Put(tx.Bucket(bucketSessions), newKey, sess); err != nil {
+			return err
+		}
+		return byUser.Put(append(storage.ID(u.ID), newKey...), nil)
+	})
+	if err != nil {
+		return "", Session{}, err
+	}
+	return newTok, sess, nil
 }
 
 // EndSession logs one session out.

@@ -17,6 +17,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"clinicbox/storage"
+	"clinicbox/storage/keystore"
 )
 
 // Sealer encrypts a subject's data with that subject's own key
@@ -313,6 +314,9 @@ func (s *Store) Users(roles ...Role) ([]User, error) {
 	users := make([]User, 0, len(recs))
 	for _, rec := range recs {
 		u, err := s.open(rec)
+		if errors.Is(err, keystore.ErrNoKey) {
+			continue // erased: nobody to list
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -340,6 +344,9 @@ func (s *Store) CountAdmins() (int, error) {
 // SetStatus activates or deactivates a user. Deactivation also ends the
 // user's sessions.
 func (s *Store) SetStatus(id uint64, st Status) error {
+	if st != StatusPending && st != StatusActive && st != StatusDeactivated {
+		return fmt.Errorf("identity: unknown status %q", st)
+	}
 	if err := s.updateRecord(id, func(r *userRecord) error { r.Status = st; return nil }); err != nil {
 		return err
 	}
