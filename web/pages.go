@@ -6,19 +6,26 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"strings"
 	"time"
 
 	"clinicbox/web/i18n"
 	"clinicbox/web/ui"
 )
 
-// pageNames are the templates/<name>.html pages, each rendered inside
-// layout.html.
-var pageNames = []string{"home", "ca", "error", "message", "login", "code", "setup", "enrol", "recovery", "start", "admin-staff"}
-
+// parsePages parses every templates/<name>.html page, each rendered
+// inside layout.html.
 func parsePages() (map[string]*template.Template, error) {
+	files, err := fs.Glob(ui.Files, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
 	pages := map[string]*template.Template{}
-	for _, name := range pageNames {
+	for _, f := range files {
+		name := strings.TrimSuffix(strings.TrimPrefix(f, "templates/"), ".html")
+		if name == "layout" {
+			continue
+		}
 		t, err := template.New(name).ParseFS(ui.Files, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, err

@@ -25,19 +25,41 @@ type Catalogs struct {
 	byLang map[string]map[string]string
 }
 
-// Load reads <lang>.json for every supported language from dir in fsys and
-// checks that they have the same keys, so a missing translation is found
-// by the tests and not by a user.
+// Load reads the catalogs of every supported language from dir in fsys:
+// <lang>.json and any <area>.<lang>.json (one file per feature keeps
+// translations of different features apart). A key defined twice is an
+// error, and every language must have the same keys, so a missing
+// translation is found by the tests and not by a user.
 func Load(fsys fs.FS, dir string) (*Catalogs, error) {
 	c := &Catalogs{byLang: map[string]map[string]string{}}
 	for _, lang := range supported {
-		b, err := fs.ReadFile(fsys, dir+"/"+lang+".json")
+		files, err := fs.Glob(fsys, dir+"/*"+lang+".json")
 		if err != nil {
 			return nil, fmt.Errorf("i18n: %w", err)
 		}
 		m := map[string]string{}
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("i18n: %s.json: %w", lang, err)
+		for _, name := range files {
+			base := strings.TrimPrefix(name, dir+"/")
+			if base != lang+".json" && !strings.HasSuffix(base, "."+lang+".json") {
+				continue
+			}
+			b, err := fs.ReadFile(fsys, name)
+			if err != nil {
+				return nil, fmt.Errorf("i18n: %w", err)
+			}
+			part := map[string]string{}
+			if err := json.Unmarshal(b, &part); err != nil {
+				return nil, fmt.Errorf("i18n: %s: %w", base, err)
+			}
+			for k, v := range part {
+				if _, dup := m[k]; dup {
+					return nil, fmt.Errorf("i18n: %s: key %q is defined twice", base, k)
+				}
+				m[k] = v
+			}
+		}
+		if len(m) == 0 {
+			return nil, fmt.Errorf("i18n: no catalog for %s in %s", lang, dir)
 		}
 		c.byLang[lang] = m
 	}

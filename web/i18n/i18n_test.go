@@ -31,6 +31,27 @@ func TestMissingKeyFound(t *testing.T) {
 	}
 }
 
+func TestSplitCatalogs(t *testing.T) {
+	fsys := fstest.MapFS{
+		"i/sv.json":       {Data: []byte(`{"a":"A"}`)},
+		"i/en.json":       {Data: []byte(`{"a":"A"}`)},
+		"i/rooms.sv.json": {Data: []byte(`{"b":"B-sv"}`)},
+		"i/rooms.en.json": {Data: []byte(`{"b":"B-en"}`)},
+	}
+	c, err := Load(fsys, "i")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.For("en").T("b") != "B-en" || c.For("sv").T("a") != "A" {
+		t.Fatal("split catalogs not merged")
+	}
+	fsys["i/dup.sv.json"] = &fstest.MapFile{Data: []byte(`{"a":"again"}`)}
+	fsys["i/dup.en.json"] = &fstest.MapFile{Data: []byte(`{}`)}
+	if _, err := Load(fsys, "i"); err == nil {
+		t.Fatal("a key defined twice must fail")
+	}
+}
+
 func TestAcceptLanguage(t *testing.T) {
 	cases := map[string]string{
 		"":                        "",
