@@ -3,7 +3,7 @@
 // keys, takes online snapshots, compacts and checks the file offline, and
 // exports metrics about it.
 //
-// The bucket tree (schema 3). Each bucket is created by the migration
+// The bucket tree (schema 5). Each bucket is created by the migration
 // named beside it; later migrations add theirs here, so this drawing stays
 // the one place that shows the whole file:
 //
@@ -22,7 +22,10 @@
 //	├── audit-by-subject                migration 3: client id || seq → time
 //	├── audit-by-actor                  migration 3: actor id || seq → time
 //	├── audit-by-unit                   migration 3: unit id || seq → time
-//	└── audit-meta                      migration 3: "tail" → last seq || its hash
+//	├── audit-meta                      migration 3: "tail" → last seq || its hash
+//	├── users-by-pnr                    migration 4 (eid): HMAC(personnummer) → user id
+//	├── passkeys                        migration 5 (passkeys): user id || credential id → credential
+//	└── passkeys-by-credential          migration 5: credential id → user id
 //
 // The meta values are raw bytes, not codec values, so that any future
 // binary can read the schema version whatever the codec has become.

@@ -27,6 +27,8 @@ func Migrations() []Migration {
 		{1, "foundation", migrateFoundation},
 		{2, "identity", migrateIdentity},
 		{3, "audit", migrateAudit},
+		{4, "eid", migrateEID},
+		{5, "passkeys", migratePasskeys},
 	}
 }
 
@@ -69,6 +71,18 @@ var auditBuckets = []string{"audit", "audit-by-subject", "audit-by-actor", "audi
 
 func migrateAudit(tx *bbolt.Tx) error {
 	return createBuckets(tx, auditBuckets)
+}
+
+// migrateEID adds the personnummer index for eID login
+// (appliance/identity): HMAC(personnummer) → user id.
+func migrateEID(tx *bbolt.Tx) error {
+	return createBuckets(tx, []string{"users-by-pnr"})
+}
+
+// migratePasskeys adds WebAuthn credentials (appliance/identity/passkey):
+// user id || credential id → credential, and credential id → user id.
+func migratePasskeys(tx *bbolt.Tx) error {
+	return createBuckets(tx, []string{"passkeys", "passkeys-by-credential"})
 }
 
 func createBuckets(tx *bbolt.Tx, names []string) error {

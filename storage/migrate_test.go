@@ -109,6 +109,28 @@ func TestMigration3Audit(t *testing.T) {
 	})
 }
 
+func TestMigration4EID(t *testing.T) {
+	db := migrateTo(t, fixtureAt(t, 3), 4)
+	_ = db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket([]byte("users-by-pnr")) == nil {
+			t.Error("no bucket users-by-pnr")
+		}
+		return nil
+	})
+}
+
+func TestMigration5Passkeys(t *testing.T) {
+	db := migrateTo(t, fixtureAt(t, 4), 5)
+	_ = db.View(func(tx *bbolt.Tx) error {
+		for _, name := range []string{"passkeys", "passkeys-by-credential", "users-by-pnr", "audit"} {
+			if tx.Bucket([]byte(name)) == nil {
+				t.Errorf("no bucket %s", name)
+			}
+		}
+		return nil
+	})
+}
+
 // Adding migration N means adding TestMigrationN.
 func TestEveryMigrationHasATest(t *testing.T) {
 	file, err := parser.ParseFile(token.NewFileSet(), "migrate_test.go", nil, 0)
