@@ -94,6 +94,10 @@ func (s *Server) route(pattern string, access Access, h http.HandlerFunc) {
 				return
 			}
 		}
+		if needsTerms(user) && !termsExempt(r.URL.Path) {
+			http.Redirect(w, r, "/terms", http.StatusSeeOther)
+			return
+		}
 		if today := time.Now().UTC().Truncate(24 * time.Hour); !user.LastActiveAt.Equal(today) {
 			// The admin sees the date each colleague was last active:
 			// one write per user and day, nothing finer.
@@ -102,6 +106,12 @@ func (s *Server) route(pattern string, access Access, h http.HandlerFunc) {
 		r = r.WithContext(context.WithValue(r.Context(), authKey{}, &auth{sess: *sess, user: user}))
 		h(w, r)
 	}))
+}
+
+// termsExempt are the pages a user who has not accepted the current terms
+// may still use: the terms themselves and logging out.
+func termsExempt(path string) bool {
+	return path == "/terms" || path == "/logout"
 }
 
 func isSafeMethod(m string) bool { return m == "GET" || m == "HEAD" || m == "OPTIONS" }

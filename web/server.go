@@ -80,6 +80,7 @@ type Server struct {
 
 	throttle   *throttle.Limiter
 	registered []routeInfo
+	firstRun   firstRun
 }
 
 // New builds the server and its routes; nothing listens until Serve.
@@ -120,6 +121,9 @@ func New(opts Options) (*Server, error) {
 	// Shutdown can end them instead of waiting for them.
 	s.baseCtx, s.cancelCtx = context.WithCancel(context.Background())
 	s.routes()
+	if opts.Identity != nil {
+		s.startFirstRun()
+	}
 	// Cross-origin protection (Sec-Fetch-Site / Origin) refuses every
 	// state-changing request that a browser sends from another site: the
 	// CSRF defence for every form, logged in or not.
@@ -139,6 +143,10 @@ func (s *Server) routes() {
 	if s.opts.Identity != nil {
 		s.authRoutes()
 		s.adminRoutes()
+		s.inviteRoutes()
+		s.termsRoutes()
+		s.accountRoutes()
+		s.firstRunRoutes()
 	}
 }
 

@@ -85,16 +85,20 @@ type Profile struct {
 
 // User is one account, with its profile opened.
 type User struct {
-	ID           uint64
-	Role         Role
-	Status       Status
-	Units        []uint64
-	Profile      Profile
-	Lang         string
-	HasPassword  bool
-	HasTOTP      bool
-	CreatedAt    time.Time
-	LastActiveAt time.Time
+	ID          uint64
+	Role        Role
+	Status      Status
+	Units       []uint64
+	Profile     Profile
+	Lang        string
+	HasPassword bool
+	HasTOTP     bool
+	// The version of the terms and privacy policy the user accepted, and
+	// when; a new version asks again.
+	TermsVersion  string
+	TermsAccepted time.Time
+	CreatedAt     time.Time
+	LastActiveAt  time.Time
 }
 
 // Errors the web layer maps to status codes and messages.

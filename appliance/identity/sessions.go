@@ -189,26 +189,7 @@ func (s *Store) EndSession(tok string) error {
 }
 
 // EndAllSessions logs a user out everywhere.
-func (s *Store) EndAllSessions(userID uint64) error {
-	prefix := storage.ID(userID)
-	return s.db.Update(func(tx *bbolt.Tx) error {
-		byUser := tx.Bucket(bucketSessionsByUser)
-		var keys [][]byte
-		c := byUser.Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			keys = append(keys, bytes.Clone(k))
-		}
-		for _, k := range keys {
-			if err := tx.Bucket(bucketSessions).Delete(k[8:]); err != nil {
-				return err
-			}
-			if err := byUser.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
+func (s *Store) EndAllSessions(userID uint64) error { return s.endOtherSessions(userID, "") }
 
 // PurgeExpiredSessions removes sessions past their timeouts (run daily);
 // it returns how many went.

@@ -83,6 +83,8 @@ type userRecord struct {
 	TOTPLastStep   int64     `json:"totp_last_step,omitempty"`
 	RecoveryHashes []string  `json:"recovery,omitempty"`
 	Lang           string    `json:"lang,omitempty"`
+	TermsVersion   string    `json:"terms_version,omitempty"`
+	TermsAccepted  time.Time `json:"terms_accepted,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
 	LastActiveAt   time.Time `json:"last_active_at,omitempty"`
 }
@@ -223,6 +225,7 @@ func (s *Store) sealProfile(id uint64, p Profile) ([]byte, error) {
 func (s *Store) open(rec userRecord) (User, error) {
 	u := User{ID: rec.ID, Role: rec.Role, Status: rec.Status, Units: rec.Units, Lang: rec.Lang,
 		HasPassword: rec.PasswordHash != "", HasTOTP: len(rec.SealedTOTP) > 0,
+		TermsVersion: rec.TermsVersion, TermsAccepted: rec.TermsAccepted,
 		CreatedAt: rec.CreatedAt, LastActiveAt: rec.LastActiveAt}
 	plain, err := s.keys.Open(Subject(rec.ID), rec.SealedProfile, []byte("profile"))
 	if err != nil {
