@@ -28,6 +28,7 @@ import (
 
 	"clinicbox/appliance/config"
 	"clinicbox/appliance/identity"
+	"clinicbox/appliance/identity/eid"
 	"clinicbox/appliance/privacy/auditlog"
 	"clinicbox/appliance/version"
 	"clinicbox/media"
@@ -51,6 +52,7 @@ type Appliance struct {
 	db       *storage.DB
 	keys     *keystore.Store
 	identity *identity.Store
+	eid      *eid.Client // nil when eID login is off
 	audit    *auditlog.Log
 	certs    *certs.Manager
 	web      *web.Server
@@ -124,6 +126,10 @@ func New(cfg config.Config, log *slog.Logger) (_ *Appliance, err error) {
 		return nil, err
 	}
 
+	if a.eid, err = a.newEID(); err != nil {
+		return nil, err
+	}
+
 	// Redirects name the port really listened on, which under socket
 	// activation is 443, not --https-addr.
 	a.web, err = web.New(web.Options{
@@ -136,6 +142,9 @@ func New(cfg config.Config, log *slog.Logger) (_ *Appliance, err error) {
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Identity:        a.identity,
 		Keys:            a.keys,
+		EID:             a.eid,
+		Audit:           a.audit,
+		Hostnames:       cfg.Hostnames,
 	})
 	if err != nil {
 		return nil, err
@@ -335,6 +344,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	}()
 	go a.notifier.RunWatchdog(ctx, a.Ready)
 	go a.runHousekeeping(ctx)
+	go a.warmEID(ctx)
 
 	addrs := a.Addrs()
 	a.log.Info("clinicbox ready", "version", version.Get().Version, "data_dir", a.cfg.DataDir,

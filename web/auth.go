@@ -59,7 +59,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/start", http.StatusSeeOther)
 		return
 	}
-	f := s.form(r, nil)
+	f := s.form(r, s.loginExtra())
 	f.Values["next"] = safeNext(r.URL.Query().Get("next"))
 	s.render(w, r, http.StatusOK, "login", "login.title", f)
 }
@@ -70,7 +70,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	pw := r.PostFormValue("password")
-	f := s.form(r, nil)
+	f := s.form(r, s.loginExtra())
 	f.Values["email"] = email
 	f.Values["next"] = safeNext(r.PostFormValue("next"))
 
@@ -98,7 +98,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case complete:
 		http.Redirect(w, r, orStart(f.Values["next"]), http.StatusSeeOther)
-	case u.HasTOTP:
+	case u.HasSecondFactor():
 		http.Redirect(w, r, "/login/code?next="+urlQueryEscape(f.Values["next"]), http.StatusSeeOther)
 	default:
 		http.Redirect(w, r, "/account/second-factor", http.StatusSeeOther)
@@ -118,14 +118,14 @@ func (s *Server) throttleKeys(r *http.Request, email string) []string {
 }
 
 func (s *Server) codePage(w http.ResponseWriter, r *http.Request) {
-	f := s.form(r, nil)
+	f := s.form(r, s.passkeyOffer(r, authOf(r).user.HasPasskey, safeNext(r.URL.Query().Get("next"))))
 	f.Values["next"] = safeNext(r.URL.Query().Get("next"))
 	s.render(w, r, http.StatusOK, "code", "code.title", f)
 }
 
 func (s *Server) codeSubmit(w http.ResponseWriter, r *http.Request) {
 	a := authOf(r)
-	f := s.form(r, nil)
+	f := s.form(r, s.passkeyOffer(r, a.user.HasPasskey, safeNext(r.PostFormValue("next"))))
 	f.Values["next"] = safeNext(r.PostFormValue("next"))
 	keys := []string{"2fa:" + fmt.Sprint(a.user.ID)}
 	if wait := s.throttle.Check(keys...); wait > 0 {
@@ -222,11 +222,13 @@ type enrolment struct {
 	Secret string // base32, grouped for reading
 	Sealed string
 	Codes  []string
+	// Passkey offers a passkey instead of the app (web/passkey.go).
+	Passkey *passkeyOffer
 }
 
 func (s *Server) enrolPage(w http.ResponseWriter, r *http.Request) {
 	a := authOf(r)
-	if a.user.HasTOTP && !a.sess.Complete {
+	if a.user.HasSecondFactor() && !a.sess.Complete {
 		http.Redirect(w, r, "/login/code", http.StatusSeeOther)
 		return
 	}
@@ -235,6 +237,7 @@ func (s *Server) enrolPage(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	e.Passkey = s.passkeyOffer(r, a.user.Role.NeedsSecondFactor(), "")
 	s.render(w, r, http.StatusOK, "enrol", "enrol.title", s.form(r, e))
 }
 
@@ -260,7 +263,7 @@ func (s *Server) newEnrolment(a *auth) (*enrolment, error) {
 
 func (s *Server) enrolSubmit(w http.ResponseWriter, r *http.Request) {
 	a := authOf(r)
-	if a.user.HasTOTP && !a.sess.Complete {
+	if a.user.HasSecondFactor() && !a.sess.Complete {
 		http.Redirect(w, r, "/login/code", http.StatusSeeOther)
 		return
 	}
@@ -282,6 +285,7 @@ func (s *Server) enrolSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 		// Keep the secret the user has already scanned.
 		e.Sealed, e.Secret = r.PostFormValue("enrolment"), groupBy4(totpBase32(secret))
+		e.Passkey = s.passkeyOffer(r, a.user.Role.NeedsSecondFactor(), "")
 		f := s.form(r, e)
 		f.Error, f.Field = errorKey(err), "code"
 		s.render(w, r, http.StatusUnprocessableEntity, "enrol", "enrol.title", f)
@@ -320,7 +324,7 @@ func (s *Server) logoutEverywhere(w http.ResponseWriter, r *http.Request) {
 func (s *Server) startPage(w http.ResponseWriter, r *http.Request) {
 	a := authOf(r)
 	left := -1
-	if a.user.HasTOTP {
+	if a.user.HasSecondFactor() {
 		left, _ = s.opts.Identity.RecoveryCodesLeft(a.user.ID)
 	}
 	s.render(w, r, http.StatusOK, "start", "start.title", s.form(r, struct {

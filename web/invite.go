@@ -183,4 +183,4 @@ func (s *Server) acceptSubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 // eidEnabled reports whether eID login is configured.
-func (s *Server) eidEnabled() bool { return false }
+func (s *Server) eidEnabled() bool { return s.opts.EID != nil }

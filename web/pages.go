@@ -42,6 +42,8 @@ type pageData struct {
 	L       *i18n.Localizer
 	Version string
 	Data    any
+	// LoggedIn loads the live connection (presence) on the page.
+	LoggedIn bool
 }
 
 // render writes a whole page. It renders into a buffer first so that a
@@ -50,7 +52,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 	l := s.catalogs.For(langOf(w, r))
 	var buf bytes.Buffer
 	err := s.pages[page].ExecuteTemplate(&buf, "layout", pageData{
-		Page: page, Title: l.T(titleKey), L: l, Version: s.opts.Version, Data: data,
+		Page: page, Title: l.T(titleKey), L: l, Version: s.opts.Version, Data: data, LoggedIn: authOf(r) != nil,
 	})
 	if err != nil {
 		s.log.Error("rendering page failed", "page", page, "err", err)

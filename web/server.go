@@ -28,7 +28,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"clinicbox/appliance/identity"
+	"clinicbox/appliance/identity/eid"
 	"clinicbox/appliance/identity/throttle"
+	"clinicbox/appliance/presence"
+	"clinicbox/appliance/privacy/auditlog"
 	"clinicbox/web/i18n"
 	"clinicbox/web/ui"
 )
@@ -63,6 +66,16 @@ type Options struct {
 	Keys identity.Sealer
 	// Throttle limits login attempts; nil uses the defaults.
 	Throttle *throttle.Limiter
+	// Hostnames are the names (and addresses) the box serves. Passkeys
+	// are offered only at one of its DNS names (any, when empty).
+	Hostnames []string
+	// EID logs people in with BankID / Freja eID through a broker; nil
+	// means eID login is off (no button, /login/eid answers 404).
+	EID *eid.Client
+	// Audit is the patient-data access log: the admin's review screen,
+	// a client's own view, and where reading it is itself logged. Nil
+	// makes those pages say the log is not available.
+	Audit *auditlog.Log
 }
 
 // Server serves HTTPS and HTTP.
@@ -81,6 +94,7 @@ type Server struct {
 	throttle   *throttle.Limiter
 	registered []routeInfo
 	firstRun   firstRun
+	presence   *presence.Hub
 }
 
 // New builds the server and its routes; nothing listens until Serve.
@@ -106,6 +120,7 @@ func New(opts Options) (*Server, error) {
 		opts.Throttle = throttle.New(throttle.DefaultConfig())
 	}
 	s := &Server{
+		presence: presence.New(),
 		throttle: opts.Throttle,
 		opts:     opts,
 		log:      opts.Logger.With("subsystem", "web"),
@@ -142,11 +157,16 @@ func (s *Server) routes() {
 	s.route("/", Public, s.notFound)
 	if s.opts.Identity != nil {
 		s.authRoutes()
+		s.passkeyRoutes()
+		s.eidRoutes()
 		s.adminRoutes()
 		s.inviteRoutes()
 		s.termsRoutes()
 		s.accountRoutes()
 		s.firstRunRoutes()
+		s.liveRoutes()
+		s.auditRoutes()
+		s.unitRoutes()
 	}
 }
 

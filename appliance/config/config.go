@@ -62,6 +62,16 @@ type Config struct {
 
 	ShutdownTimeout time.Duration
 
+	// eID login (BankID / Freja eID) through an OpenID Connect broker;
+	// off while EIDIssuer is empty. See eid.go.
+	EIDIssuer           string
+	EIDClientID         string
+	EIDClientSecretFile string
+	EIDPnrClaim         string
+	EIDNameClaim        string
+	EIDScopes           string
+	EIDCARoot           string
+
 	// ConfigFile is the file the settings were read from, if any.
 	ConfigFile string
 }
@@ -86,6 +96,9 @@ func Defaults(getenv func(string) string) Config {
 		LogFormat:       "auto",
 		LogLevel:        "info",
 		ShutdownTimeout: 10 * time.Second,
+		EIDPnrClaim:     DefaultEIDPnrClaim,
+		EIDNameClaim:    "name",
+		EIDScopes:       "openid profile",
 	}
 }
 
@@ -230,6 +243,7 @@ func newFlagSet(name string, cfg *Config, out io.Writer) *flag.FlagSet {
 	fs.Var(choiceValue{&cfg.LogFormat, []string{"auto", "text", "json", "journal"}}, "log-format", "log format: auto (journal under systemd, else text), text, json or journal")
 	fs.Var(choiceValue{&cfg.LogLevel, []string{"debug", "info", "warn", "error"}}, "log-level", "least important log level written: debug, info, warn or error")
 	fs.Var(durationValue{&cfg.ShutdownTimeout}, "shutdown-timeout", "how long in-flight requests may take to finish at shutdown")
+	addEIDFlags(fs, cfg)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: clinicbox serve [flags]\n\nRuns the appliance. Every flag can also be set as an environment variable\n(--data-dir is CLINICBOX_DATA_DIR) or in the --config file (data-dir = /var/lib/clinicbox).\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -274,7 +288,7 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return &FieldError{Field: "shutdown-timeout", Msg: "must be positive"}
 	}
-	return nil
+	return c.validateEID()
 }
 
 func isLoopbackAddr(addr string) bool {

@@ -164,13 +164,17 @@ func (s *Store) CheckSecondFactor(id uint64, code string) error {
 	})
 }
 
-// ResetSecondFactor removes a user's TOTP secret and recovery codes (an
-// admin's action for a lost phone); the user enrols again at next login.
+// ResetSecondFactor removes a user's TOTP secret, passkeys and recovery
+// codes (an admin's action for a lost phone); the user enrols again at
+// next login.
 func (s *Store) ResetSecondFactor(id uint64) error {
 	err := s.updateRecord(id, func(r *userRecord) error {
 		r.SealedTOTP, r.TOTPLastStep, r.RecoveryHashes = nil, 0, nil
 		return nil
 	})
+	if err == nil {
+		err = s.removePasskeys(id)
+	}
 	if err != nil {
 		return err
 	}

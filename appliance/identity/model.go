@@ -93,6 +93,7 @@ type User struct {
 	Lang        string
 	HasPassword bool
 	HasTOTP     bool
+	HasPasskey  bool // at least one passkey (passkeys.go)
 	// The version of the terms and privacy policy the user accepted, and
 	// when; a new version asks again.
 	TermsVersion  string

@@ -88,6 +88,27 @@ const seenGranularity = time.Minute
 // Session looks a token up, enforcing idle and absolute timeouts, and
 // notes the activity.
 func (s *Store) Session(tok string) (Session, error) {
+	sess, err := s.PeekSession(tok)
+	if err != nil {
+		return sess, err
+	}
+	now := s.now()
+	if now.Sub(sess.SeenAt) > seenGranularity {
+		sess.SeenAt = now.UTC()
+		key := hashToken(tok)
+		err = s.db.Batch(func(tx *bbolt.Tx) error {
+			if tx.Bucket(bucketSessions).Get(key) == nil {
+				return ErrNoSession // ended meanwhile
+			}
+			return storage.Put(tx.Bucket(bucketSessions), key, sess)
+		})
+	}
+	return sess, err
+}
+
+// PeekSession checks a session without counting it as activity: an open
+// browser tab's live connection must not keep an idle session alive.
+func (s *Store) PeekSession(tok string) (Session, error) {
 	if len(tok) != 43 {
 		return Session{}, ErrNoSession
 	}
@@ -112,16 +133,7 @@ func (s *Store) Session(tok string) (Session, error) {
 		s.EndSession(tok)
 		return Session{}, ErrSessionExpired
 	}
-	if now.Sub(sess.SeenAt) > seenGranularity {
-		sess.SeenAt = now.UTC()
-		err = s.db.Batch(func(tx *bbolt.Tx) error {
-			if tx.Bucket(bucketSessions).Get(key) == nil {
-				return ErrNoSession // ended meanwhile
-			}
-			return storage.Put(tx.Bucket(bucketSessions), key, sess)
-		})
-	}
-	return sess, err
+	return sess, nil
 }
 
 // CompleteSession marks the second factor as passed. The token changes,

@@ -227,6 +227,7 @@ func (s *Store) open(rec userRecord) (User, error) {
 		HasPassword: rec.PasswordHash != "", HasTOTP: len(rec.SealedTOTP) > 0,
 		TermsVersion: rec.TermsVersion, TermsAccepted: rec.TermsAccepted,
 		CreatedAt: rec.CreatedAt, LastActiveAt: rec.LastActiveAt}
+	u.HasPasskey = s.hasPasskey(rec.ID)
 	plain, err := s.keys.Open(Subject(rec.ID), rec.SealedProfile, []byte("profile"))
 	if err != nil {
 		return u, fmt.Errorf("identity: opening the profile of user %d: %w", rec.ID, err)
