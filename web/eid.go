@@ -148,6 +148,10 @@ func (s *Server) eidAcceptInvite(w http.ResponseWriter, r *http.Request, res eid
 		s.log.Info("eid invitation refused: personnummer linked to another account")
 		s.renderEIDProblem(w, r, http.StatusConflict, "eid.problem.title", "eid.taken", "")
 		return
+	case errors.Is(err, identity.ErrPnrMismatch):
+		s.log.Info("eid invitation refused: another person than the one invited")
+		s.renderEIDProblem(w, r, http.StatusForbidden, "eid.problem.title", "eid.mismatch", "")
+		return
 	case errors.Is(err, identity.ErrTokenInvalid), errors.Is(err, identity.ErrTokenExpired), errors.Is(err, identity.ErrTokenUsed):
 		s.tokenProblem(w, r, err)
 		return

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"clinicbox/appliance/identity"
+	"clinicbox/appliance/identity/personnummer"
 )
 
 // InviteTTL is how long an invitation link works.
@@ -67,11 +68,26 @@ func (s *Server) inviteCreate(w http.ResponseWriter, r *http.Request) {
 	f.Values["name"] = strings.TrimSpace(r.PostFormValue("name"))
 	f.Values["role"] = r.PostFormValue("role")
 	f.Values["unit"] = r.PostFormValue("unit")
+	f.Values["pnr"] = strings.TrimSpace(r.PostFormValue("pnr"))
 	role := identity.Role(f.Values["role"])
 	if role != identity.RoleClient && role != identity.RoleRelative {
 		f.Error, f.Field = "invite.role.bad", "role"
 		s.renderInvite(w, r, http.StatusUnprocessableEntity, f, "")
 		return
+	}
+	var pnr personnummer.Number
+	if f.Values["pnr"] != "" {
+		var err error
+		if pnr, err = personnummer.Parse(f.Values["pnr"], time.Now()); err != nil {
+			f.Error, f.Field = pnrErrorKey(err), "pnr"
+			s.renderInvite(w, r, http.StatusUnprocessableEntity, f, "")
+			return
+		}
+		if _, err := s.opts.Identity.UserByPersonnummer(pnr); err == nil {
+			f.Error, f.Field = "pnr.taken", "pnr"
+			s.renderInvite(w, r, http.StatusUnprocessableEntity, f, "")
+			return
+		}
 	}
 	var units []uint64
 	if f.Values["unit"] != "" {
@@ -94,6 +110,12 @@ func (s *Server) inviteCreate(w http.ResponseWriter, r *http.Request) {
 		}
 		s.serverError(w, r, err)
 		return
+	}
+	if !pnr.IsZero() {
+		if err := s.opts.Identity.RecordPersonnummer(u.ID, pnr); err != nil {
+			s.serverError(w, r, err)
+			return
+		}
 	}
 	tok, err := s.opts.Identity.NewToken(identity.TokenInvite, u.ID, InviteTTL)
 	if err != nil {
@@ -180,6 +202,19 @@ func (s *Server) acceptSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	setSessionCookie(w, stok)
 	http.Redirect(w, r, "/terms", http.StatusSeeOther)
+}
+
+// pnrErrorKey maps a personnummer parse error to its message.
+func pnrErrorKey(err error) string {
+	switch {
+	case errors.Is(err, personnummer.ErrDate):
+		return "pnr.date"
+	case errors.Is(err, personnummer.ErrChecksum):
+		return "pnr.checksum"
+	case errors.Is(err, personnummer.ErrFuture):
+		return "pnr.future"
+	}
+	return "pnr.format"
 }
 
 // eidEnabled reports whether eID login is configured.

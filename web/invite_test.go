@@ -183,3 +183,48 @@ func TestFirstRun(t *testing.T) {
 		t.Fatal("first-run after an admin exists")
 	}
 }
+
+// validPnr completes 9 digits (YYMMDDNNN) with their Luhn check digit.
+func validPnr(nine string) string {
+	sum := 0
+	for i, c := range nine {
+		d := int(c-'0') * (2 - i%2)
+		sum += d/10 + d%10
+	}
+	return nine[:6] + "-" + nine[6:] + string(rune('0'+(10-sum%10)%10))
+}
+
+func TestInviteWithPersonnummer(t *testing.T) {
+	ti := newTestIdentity(t)
+	s, _ := New(Options{Identity: ti.store, Keys: ti.keys})
+	staff, _ := ti.store.CreateUser(identity.RoleStaff, identity.Profile{Name: "Sara Staff", Email: "sara@example.se"}, nil)
+	tok, sess, _ := ti.store.StartSession(staff, true)
+	good := validPnr("900101238")
+	bad := good[:len(good)-1] + string(rune('0'+(int(good[len(good)-1]-'0')+1)%10))
+	for _, c := range []struct{ pnr, msg string }{
+		{"19900101", "ÅÅÅÅMMDD-NNNN"},
+		{"901301-2384", "finns inte"},
+		{bad, "kontrollsiffra"},
+	} {
+		rec := post(t, s, "/invite", tok, url.Values{"csrf": {sess.CSRFToken()}, "name": {"Kalle"}, "role": {"client"}, "pnr": {c.pnr}})
+		if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), c.msg) || !strings.Contains(rec.Body.String(), `id="pnr"`) {
+			t.Errorf("%s: %d, message %q expected", c.pnr, rec.Code, c.msg)
+		}
+	}
+	if users, _ := ti.store.Users(identity.RoleClient); len(users) != 0 {
+		t.Fatal("a refused invitation stored a user")
+	}
+	rec := post(t, s, "/invite", tok, url.Values{"csrf": {sess.CSRFToken()}, "name": {"Kalle"}, "role": {"client"}, "pnr": {good}})
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("valid personnummer: %d", rec.Code)
+	}
+	users, _ := ti.store.Users(identity.RoleClient)
+	if len(users) != 1 || users[0].Profile.Personnummer == "" || users[0].Profile.NameFromEID {
+		t.Fatalf("invited client: %+v", users)
+	}
+	// The same number twice: a field error.
+	rec = post(t, s, "/invite", tok, url.Values{"csrf": {sess.CSRFToken()}, "name": {"Kalle 2"}, "role": {"client"}, "pnr": {good}})
+	if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "annat konto") {
+		t.Fatalf("taken personnummer: %d", rec.Code)
+	}
+}

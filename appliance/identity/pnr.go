@@ -51,7 +51,27 @@ func (s *Store) SetPersonnummer(userID uint64, pnr personnummer.Number, nameFrom
 		if err != nil {
 			return err
 		}
-		if err := s.linkPnr(tx, &rec, pnr, nameFromEID); err != nil {
+		if err := s.linkPnr(tx, &rec, pnr, nameFromEID, true); err != nil {
+			return err
+		}
+		return storage.Put(tx.Bucket(bucketUsers), storage.ID(userID), rec)
+	})
+}
+
+// ErrPnrMismatch is returned when eID vouches for another person than the
+// one staff invited by personnummer: the link was passed on or mixed up.
+var ErrPnrMismatch = errors.New("identity: this invitation is for another person")
+
+// RecordPersonnummer stores a personnummer that staff typed when inviting
+// a client, so that eID finds the right account and only that person can
+// use the invitation. The name stays as typed and editable by staff.
+func (s *Store) RecordPersonnummer(userID uint64, pnr personnummer.Number) error {
+	return s.db.Batch(func(tx *bbolt.Tx) error {
+		rec, err := s.record(tx, userID)
+		if err != nil {
+			return err
+		}
+		if err := s.linkPnr(tx, &rec, pnr, "", false); err != nil {
 			return err
 		}
 		return storage.Put(tx.Bucket(bucketUsers), storage.ID(userID), rec)
@@ -60,12 +80,12 @@ func (s *Store) SetPersonnummer(userID uint64, pnr personnummer.Number, nameFrom
 
 // linkPnr sets the personnummer and eID name in rec's sealed profile and
 // in the index; the caller stores rec.
-func (s *Store) linkPnr(tx *bbolt.Tx, rec *userRecord, pnr personnummer.Number, name string) error {
+func (s *Store) linkPnr(tx *bbolt.Tx, rec *userRecord, pnr personnummer.Number, name string, fromEID bool) error {
 	if pnr.IsZero() {
 		return ErrPnrMissing
 	}
 	name = strings.TrimSpace(name)
-	if name == "" || utf8.RuneCountInString(name) > 200 {
+	if fromEID && (name == "" || utf8.RuneCountInString(name) > 200) {
 		return &FieldError{Field: "name", Msg: "the name from eID is missing or longer than 200 characters", Err: ErrNameMissing}
 	}
 	idx := tx.Bucket(bucketUsersByPnr)
@@ -79,13 +99,9 @@ func (s *Store) linkPnr(tx *bbolt.Tx, rec *userRecord, pnr personnummer.Number, 
 			return ErrPnrTaken
 		}
 	}
-	plain, err := s.keys.Open(Subject(rec.ID), rec.SealedProfile, []byte("profile"))
+	p, err := s.profileIn(*rec)
 	if err != nil {
-		return fmt.Errorf("identity: opening the profile of user %d: %w", rec.ID, err)
-	}
-	var p Profile
-	if err := json.Unmarshal(plain, &p); err != nil {
-		return fmt.Errorf("identity: profile of user %d: %w", rec.ID, err)
+		return err
 	}
 	if p.Personnummer != "" && p.Personnummer != pnr.Digits() {
 		if old, err := personnummer.Parse(p.Personnummer, s.now()); err == nil {
@@ -94,7 +110,10 @@ func (s *Store) linkPnr(tx *bbolt.Tx, rec *userRecord, pnr personnummer.Number, 
 			}
 		}
 	}
-	p.Personnummer, p.Name, p.NameFromEID = pnr.Digits(), name, true
+	p.Personnummer = pnr.Digits()
+	if fromEID {
+		p.Name, p.NameFromEID = name, true
+	}
 	if rec.SealedProfile, err = s.sealProfile(rec.ID, p); err != nil {
 		return err
 	}
@@ -159,7 +178,12 @@ func (s *Store) AcceptInviteWithEID(tok string, pnr personnummer.Number, nameFro
 		if rec.Status == StatusDeactivated {
 			return ErrTokenInvalid
 		}
-		if err := s.linkPnr(tx, &rec, pnr, nameFromEID); err != nil {
+		if invited, err := s.profileIn(rec); err != nil {
+			return err
+		} else if invited.Personnummer != "" && invited.Personnummer != pnr.Digits() {
+			return ErrPnrMismatch
+		}
+		if err := s.linkPnr(tx, &rec, pnr, nameFromEID, true); err != nil {
 			return err
 		}
 		if rec.Status == StatusPending {
@@ -175,4 +199,14 @@ func (s *Store) AcceptInviteWithEID(tok string, pnr personnummer.Number, nameFro
 		return User{}, err
 	}
 	return s.open(rec)
+}
+
+// profileIn opens the sealed profile of a record.
+func (s *Store) profileIn(rec userRecord) (Profile, error) {
+	var p Profile
+	plain, err := s.keys.Open(Subject(rec.ID), rec.SealedProfile, []byte("profile"))
+	if err != nil {
+		return p, fmt.Errorf("identity: opening the profile of user %d: %w", rec.ID, err)
+	}
+	return p, json.Unmarshal(plain, &p)
 }

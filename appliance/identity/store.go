@@ -228,14 +228,9 @@ func (s *Store) open(rec userRecord) (User, error) {
 		TermsVersion: rec.TermsVersion, TermsAccepted: rec.TermsAccepted,
 		CreatedAt: rec.CreatedAt, LastActiveAt: rec.LastActiveAt}
 	u.HasPasskey = s.hasPasskey(rec.ID)
-	plain, err := s.keys.Open(Subject(rec.ID), rec.SealedProfile, []byte("profile"))
-	if err != nil {
-		return u, fmt.Errorf("identity: opening the profile of user %d: %w", rec.ID, err)
-	}
-	if err := json.Unmarshal(plain, &u.Profile); err != nil {
-		return u, fmt.Errorf("identity: profile of user %d: %w", rec.ID, err)
-	}
-	return u, nil
+	p, err := s.profileIn(rec)
+	u.Profile = p
+	return u, err
 }
 
 func (s *Store) record(tx *bbolt.Tx, id uint64) (userRecord, error) {
