@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,6 +63,7 @@ type Appliance struct {
 	metrL    net.Listener
 
 	closers []interface{ Close() error }
+	started time.Time
 }
 
 // New prepares everything that can fail before the box reports ready: the
@@ -76,6 +78,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Appliance, err error) {
 	}
 	cfg.DataDir = cfg.ResolvedDataDir()
 	a := &Appliance{
+		started:  time.Now(),
 		cfg:      cfg,
 		log:      log,
 		registry: prometheus.NewRegistry(),
@@ -141,6 +144,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Appliance, err error) {
 		HTTPSPort:       web.PortOf(a.httpsL.Addr().String()),
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Identity:        a.identity,
+		SystemFacts:     a.systemFacts,
 		Keys:            a.keys,
 		EID:             a.eid,
 		Audit:           a.audit,
@@ -376,6 +380,29 @@ func (a *Appliance) Run(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// systemFacts are the technician's system page: health in plain words,
+// no personal data.
+func (a *Appliance) systemFacts(ctx context.Context) []web.SystemFact {
+	info := version.Get()
+	ready := web.SystemFact{Label: "system.ready", Value: "ok"}
+	if err := a.Ready(ctx); err != nil {
+		ready = web.SystemFact{Label: "system.ready", Value: err.Error(), Bad: true}
+	}
+	dbFact := web.SystemFact{Label: "system.database"}
+	if st, err := os.Stat(a.db.Path()); err == nil {
+		dbFact.Value = fmt.Sprintf("schema %d, %.1f MiB", a.db.SchemaVersion(), float64(st.Size())/(1<<20))
+	}
+	return []web.SystemFact{
+		{Label: "system.version", Value: info.String()},
+		ready,
+		{Label: "system.uptime", Value: a.started.Format("2006-01-02 15:04 MST")},
+		dbFact,
+		{Label: "system.keys", Value: strconv.Itoa(a.keys.Subjects())},
+		{Label: "system.tls", Value: a.cfg.TLSMode},
+		{Label: "system.names", Value: strings.Join(a.cfg.Hostnames, ", ")},
+	}
 }
 
 // runHousekeeping removes expired sessions every hour. (The retention

@@ -102,4 +102,10 @@ func TestStaffLoginWithTOTPInBrowser(t *testing.T) {
 	if body := text("table.list"); !strings.Contains(body, "greta@example.se") {
 		t.Fatalf("staff list: %q", body)
 	}
+	// The system page: health in plain words, for admins and technicians.
+	do(chromedp.Navigate(b.url("/system")), chromedp.WaitVisible(chromedp.CSS("table.list")))
+	axe("system")
+	if body := text("table.list"); !strings.Contains(body, "schema") || !strings.Contains(body, "ok") {
+		t.Fatalf("system page: %q", body)
+	}
 }

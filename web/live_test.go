@@ -96,3 +96,5 @@ func TestLivePresence(t *testing.T) {
 		t.Fatalf("cross-origin live connection: %v", err)
 	}
 }
+
+var _ = expect(map[string]string{"GET /system": "admin technician"})

@@ -64,6 +64,8 @@ type Options struct {
 	Identity *identity.Store
 	// Keys seals short-lived secrets in forms (second-factor enrolment).
 	Keys identity.Sealer
+	// SystemFacts describe the box's health for the technician's page.
+	SystemFacts func(context.Context) []SystemFact
 	// Throttle limits login attempts; nil uses the defaults.
 	Throttle *throttle.Limiter
 	// Hostnames are the names (and addresses) the box serves. Passkeys
@@ -165,6 +167,7 @@ func (s *Server) routes() {
 		s.accountRoutes()
 		s.firstRunRoutes()
 		s.liveRoutes()
+		s.systemRoutes()
 		s.auditRoutes()
 		s.unitRoutes()
 	}
