@@ -20,7 +20,7 @@ func TestCheckGood(t *testing.T) {
 		if err := fillRecords("data", 1000, 100)(tx); err != nil {
 			return err
 		}
-		rooms, err := tx.CreateBucket([]byte("rooms"))
+		rooms, err := tx.CreateBucket([]byte("test-rooms"))
 		if err != nil {
 			return err
 		}
@@ -44,7 +44,7 @@ func TestCheckGood(t *testing.T) {
 	if rep.SchemaVersion != len(Migrations()) || rep.Path != path || rep.SizeBytes == 0 {
 		t.Errorf("report = %+v", rep)
 	}
-	want := map[string]int{"meta": 3, "data": 1000, "rooms": 6}
+	want := map[string]int{"meta": 3, "data": 1000, "test-rooms": 6}
 	for name, n := range want {
 		if rep.Buckets[name] != n {
 			t.Errorf("Buckets[%s] = %d, want %d", name, rep.Buckets[name], n)

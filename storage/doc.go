@@ -3,7 +3,7 @@
 // keys, takes online snapshots, compacts and checks the file offline, and
 // exports metrics about it.
 //
-// The bucket tree (schema 5). Each bucket is created by the migration
+// The bucket tree (schema 6). Each bucket is created by the migration
 // named beside it; later migrations add theirs here, so this drawing stays
 // the one place that shows the whole file:
 //
@@ -25,7 +25,14 @@
 //	├── audit-meta                      migration 3: "tail" → last seq || its hash
 //	├── users-by-pnr                    migration 4 (eid): HMAC(personnummer) → user id
 //	├── passkeys                        migration 5 (passkeys): user id || credential id → credential
-//	└── passkeys-by-credential          migration 5: credential id → user id
+//	├── passkeys-by-credential          migration 5: credential id → user id
+//	├── rooms                           migration 6 (rooms): room id → room (title sealed)
+//	├── room-members                    migration 6: room id || user id → membership, read state
+//	├── user-rooms                      migration 6: user id || room id → nil (a user's room list)
+//	├── room-events                     migration 6: room id || event id → event (body sealed)
+//	├── room-activity                   migration 6: room id || time key → who was active (no content)
+//	├── attachments                     migration 6: attachment id → metadata (name sealed)
+//	└── events-seq                      migration 6: the global event sequence (resume after a drop)
 //
 // The meta values are raw bytes, not codec values, so that any future
 // binary can read the schema version whatever the codec has become.

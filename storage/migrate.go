@@ -29,6 +29,7 @@ func Migrations() []Migration {
 		{3, "audit", migrateAudit},
 		{4, "eid", migrateEID},
 		{5, "passkeys", migratePasskeys},
+		{6, "rooms", migrateRooms},
 	}
 }
 
@@ -83,6 +84,15 @@ func migrateEID(tx *bbolt.Tx) error {
 // user id || credential id → credential, and credential id → user id.
 func migratePasskeys(tx *bbolt.Tx) error {
 	return createBuckets(tx, []string{"passkeys", "passkeys-by-credential"})
+}
+
+// roomBuckets hold rooms, their members, their timelines (messages,
+// attachments, meeting-log and system events) and the content-free
+// activity log kept after a room is deleted (appliance/rooms draws them).
+var roomBuckets = []string{"rooms", "room-members", "user-rooms", "room-events", "room-activity", "attachments", "events-seq"}
+
+func migrateRooms(tx *bbolt.Tx) error {
+	return createBuckets(tx, roomBuckets)
 }
 
 func createBuckets(tx *bbolt.Tx, names []string) error {

@@ -131,6 +131,18 @@ func TestMigration5Passkeys(t *testing.T) {
 	})
 }
 
+func TestMigration6Rooms(t *testing.T) {
+	db := migrateTo(t, fixtureAt(t, 5), 6)
+	_ = db.View(func(tx *bbolt.Tx) error {
+		for _, name := range []string{"rooms", "room-members", "user-rooms", "room-events", "room-activity", "attachments", "events-seq", "passkeys"} {
+			if tx.Bucket([]byte(name)) == nil {
+				t.Errorf("no bucket %s", name)
+			}
+		}
+		return nil
+	})
+}
+
 // Adding migration N means adding TestMigrationN.
 func TestEveryMigrationHasATest(t *testing.T) {
 	file, err := parser.ParseFile(token.NewFileSet(), "migrate_test.go", nil, 0)
