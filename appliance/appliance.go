@@ -107,7 +107,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Appliance, err error) {
 		return nil, err
 	}
 
-	a.certs, err = certs.New(context.Background(), certs.Config{
+	certsCfg := certs.Config{
 		Mode:       certs.Mode(cfg.TLSMode),
 		DataDir:    cfg.DataDir,
 		Names:      cfg.Hostnames,
@@ -119,7 +119,24 @@ func New(cfg config.Config, log *slog.Logger) (_ *Appliance, err error) {
 		HTTPPort:   portNumber(a.httpL.Addr()),
 		HTTPSPort:  portNumber(a.httpsL.Addr()),
 		Logger:     log,
-	})
+	}
+	if cfg.DNS01Enabled() && cfg.TLSMode == config.TLSACME {
+		// DNS-01 through RFC 2136 updates: then only DNS-01, so the
+		// router need not forward any port for the certificate.
+		secret, err := cfg.DNS01TSIGSecret()
+		if err != nil {
+			return nil, err
+		}
+		p, err := certs.NewRFC2136(certs.RFC2136Config{
+			Server: cfg.DNS01.Server, Zone: cfg.DNS01.Zone,
+			TSIGKey: cfg.DNS01.TSIGKey, TSIGSecret: secret, TSIGAlgorithm: cfg.DNS01.TSIGAlgorithm,
+		})
+		if err != nil {
+			return nil, err
+		}
+		certsCfg.DNSProvider = p
+	}
+	a.certs, err = certs.New(context.Background(), certsCfg)
 	if err != nil {
 		return nil, err
 	}

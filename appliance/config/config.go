@@ -51,6 +51,7 @@ type Config struct {
 	ACMECARoot string
 	CertFile   string
 	KeyFile    string
+	DNS01      DNS01 // ACME DNS-01 through RFC 2136 updates; see dns.go
 
 	// MetricsToken, when set, is required as a bearer token on the metrics
 	// listener. It must be set when the listener is reachable beyond
@@ -71,6 +72,12 @@ type Config struct {
 	EIDNameClaim        string
 	EIDScopes           string
 	EIDCARoot           string
+
+	// MaxUpload is the largest attachment accepted, in bytes.
+	MaxUpload int64
+
+	// Notifications by e-mail and SMS; see notify.go.
+	Notify NotifySettings
 
 	// ConfigFile is the file the settings were read from, if any.
 	ConfigFile string
@@ -99,6 +106,8 @@ func Defaults(getenv func(string) string) Config {
 		EIDPnrClaim:     DefaultEIDPnrClaim,
 		EIDNameClaim:    "name",
 		EIDScopes:       "openid profile",
+		Notify:          DefaultNotifySettings(),
+		MaxUpload:       25 << 20,
 	}
 }
 
@@ -243,7 +252,10 @@ func newFlagSet(name string, cfg *Config, out io.Writer) *flag.FlagSet {
 	fs.Var(choiceValue{&cfg.LogFormat, []string{"auto", "text", "json", "journal"}}, "log-format", "log format: auto (journal under systemd, else text), text, json or journal")
 	fs.Var(choiceValue{&cfg.LogLevel, []string{"debug", "info", "warn", "error"}}, "log-level", "least important log level written: debug, info, warn or error")
 	fs.Var(durationValue{&cfg.ShutdownTimeout}, "shutdown-timeout", "how long in-flight requests may take to finish at shutdown")
+	fs.Var(sizeValue{&cfg.MaxUpload}, "max-upload", "largest attachment accepted, e.g. 25MB (at most 1GB)")
 	addEIDFlags(fs, cfg)
+	addNotifyFlags(fs, cfg)
+	addDNS01Flags(fs, cfg)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: clinicbox serve [flags]\n\nRuns the appliance. Every flag can also be set as an environment variable\n(--data-dir is CLINICBOX_DATA_DIR) or in the --config file (data-dir = /var/lib/clinicbox).\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -287,6 +299,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return &FieldError{Field: "shutdown-timeout", Msg: "must be positive"}
+	}
+	if err := c.validateDNS01(); err != nil {
+		return err
+	}
+	if err := c.validateNotify(); err != nil {
+		return err
 	}
 	return c.validateEID()
 }
@@ -374,6 +392,39 @@ func (c *Config) ResolvedDataDir() string {
 		return abs
 	}
 	return c.DataDir
+}
+
+// sizeValue is a size in bytes written as 25MB, 500kB or 1048576.
+type sizeValue struct{ p *int64 }
+
+func (v sizeValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	if *v.p%(1<<20) == 0 {
+		return strconv.FormatInt(*v.p>>20, 10) + "MB"
+	}
+	return strconv.FormatInt(*v.p, 10)
+}
+
+func (v sizeValue) Set(s string) error {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n <= 0 || n > (1<<30)/mult {
+		return fmt.Errorf("%q is not a size from 1B to 1GB, e.g. 25MB", s)
+	}
+	*v.p = n * mult
+	return nil
 }
 
 // addrValue accepts host:port with a numeric port.

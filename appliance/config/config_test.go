@@ -125,6 +125,8 @@ func TestBadInput(t *testing.T) {
 		{"files without key", []string{"--tls-mode", "files", "--cert-file", "c.pem"}, nil, "key-file", "--key-file"},
 		{"open metrics without token", []string{"--metrics-addr", ":9464"}, nil, "metrics-token", "token"},
 		{"bad duration", []string{"--shutdown-timeout", "soon"}, nil, "shutdown-timeout", "duration"},
+		{"bad size", []string{"--max-upload", "huge"}, nil, "max-upload", "size"},
+		{"size too big", []string{"--max-upload", "2GB"}, nil, "max-upload", "1GB"},
 		{"bad env", nil, map[string]string{"CLINICBOX_HTTPS_ADDR": "x"}, "https-addr", "not a listen address"},
 		{"missing config", []string{"--config", filepath.Join(dir, "missing.conf")}, nil, "config", "cannot read"},
 		{"unknown key in file", []string{"--config", badFile}, nil, "no-such-thing", "unknown setting"},
@@ -145,6 +147,15 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("message %q does not mention %q", err.Error(), c.msg)
 			}
 		})
+	}
+}
+
+func TestMaxUpload(t *testing.T) {
+	for in, want := range map[string]int64{"25MB": 25 << 20, "500kb": 500 << 10, "1048576": 1 << 20, "1 GB": 1 << 30} {
+		cfg, err := Load([]string{"--max-upload", in}, env(nil), io.Discard)
+		if err != nil || cfg.MaxUpload != want {
+			t.Errorf("%s: %d %v", in, cfg.MaxUpload, err)
+		}
 	}
 }
 

@@ -94,6 +94,11 @@ type User struct {
 	HasPassword bool
 	HasTOTP     bool
 	HasPasskey  bool // at least one passkey (passkeys.go)
+	// The channels the user wants notifications on, besides the live
+	// one in the app (notify.go); each is true only while the user has
+	// the contact detail it needs.
+	NotifyEmail bool
+	NotifySMS   bool
 	// The version of the terms and privacy policy the user accepted, and
 	// when; a new version asks again.
 	TermsVersion  string

@@ -87,6 +87,10 @@ type userRecord struct {
 	TermsAccepted  time.Time `json:"terms_accepted,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
 	LastActiveAt   time.Time `json:"last_active_at,omitempty"`
+
+	// Notify is the user's choice of notification channels; nil means
+	// the defaults (notify.go).
+	Notify *notifyChoice `json:"notify,omitempty"`
 }
 
 // Subject is the key-store subject of a user.
@@ -230,6 +234,7 @@ func (s *Store) open(rec userRecord) (User, error) {
 	u.HasPasskey = s.hasPasskey(rec.ID)
 	p, err := s.profileIn(rec)
 	u.Profile = p
+	u.NotifyEmail, u.NotifySMS = rec.Notify.channels(p)
 	return u, err
 }
 

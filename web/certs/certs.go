@@ -59,8 +59,15 @@ type Config struct {
 	// DNSProvider, if set, solves DNS-01 challenges through a libdns
 	// provider, and then HTTP-01 and TLS-ALPN-01 are not used; it is the
 	// way to get a certificate when the router forwards neither port 80
-	// nor 443.
+	// nor 443. RFC2136 is the provider for a DNS server that takes
+	// TSIG-signed dynamic updates.
 	DNSProvider certmagic.DNSProvider
+	// DNSResolvers, if set, are the DNS servers (host:port) asked to find
+	// the challenge name's zone and to see the challenge record appear
+	// before the CA is told to look. By default the system's resolvers
+	// find the zone and each of the zone's authoritative servers is asked,
+	// as the CA will.
+	DNSResolvers []string
 	// HTTPPort and HTTPSPort are the local ports of the web server's
 	// plain-HTTP and HTTPS listeners (default 80 and 443), to which the
 	// router forwards 80 and 443. CertMagic sees them in use and leaves
@@ -303,7 +310,17 @@ func acmeTemplate(cfg Config, names []string) (*certmagic.ACMEIssuer, error) {
 		t.TrustedRoots = pool
 	}
 	if cfg.DNSProvider != nil {
-		t.DNS01Solver = &certmagic.DNS01Solver{DNSManager: certmagic.DNSManager{DNSProvider: cfg.DNSProvider}}
+		if p, ok := cfg.DNSProvider.(*RFC2136); ok {
+			for _, n := range names {
+				if !p.Covers(n) {
+					return nil, fmt.Errorf("certs: names: %q is outside acme-dns-zone %s, so its DNS-01 challenge cannot be answered", n, p.Zone())
+				}
+			}
+		}
+		t.DNS01Solver = &certmagic.DNS01Solver{DNSManager: certmagic.DNSManager{
+			DNSProvider: cfg.DNSProvider,
+			Resolvers:   cfg.DNSResolvers,
+		}}
 	}
 	return t, nil
 }

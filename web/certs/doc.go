@@ -17,7 +17,11 @@
 //   - acme: publicly trusted certificates for the public name(s) that clients
 //     at home use, from Let's Encrypt or any ACME CA. HTTP-01 is answered on
 //     the plain-HTTP port (HTTPChallengeHandler), TLS-ALPN-01 on the HTTPS
-//     listener (TLSConfig), DNS-01 through a libdns provider when one is set.
+//     listener (TLSConfig), DNS-01 through a libdns provider when one is set
+//     (and then only DNS-01, so no port needs forwarding to the box).
+//     RFC2136 is such a provider without a cloud API: it adds and removes
+//     the challenge's TXT record with TSIG-signed dynamic updates (RFC 2136)
+//     sent to the zone's primary, e.g. the clinic's or IT partner's BIND.
 //   - files: a certificate and key that an administrator put on disk. They
 //     are polled and reloaded when their content changes; a bad replacement
 //     is refused and the previous certificate stays in service.
