@@ -12,8 +12,20 @@ type Reservation struct {
 	TCP net.Listener
 }
 
-// Reserve binds addr on UDP and TCP (TURN speaks both on 3478).
+// Reserve binds addr on UDP and TCP (TURN speaks both on 3478). With port
+// 0 (tests) it picks a port free on both, retrying when the number the
+// kernel gave for UDP is taken on TCP.
 func Reserve(addr string) (*Reservation, error) {
+	_, port, _ := net.SplitHostPort(addr)
+	for try := 0; ; try++ {
+		r, err := reserve(addr)
+		if err == nil || port != "0" || try == 10 {
+			return r, err
+		}
+	}
+}
+
+func reserve(addr string) (*Reservation, error) {
 	udp, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("media: TURN port %s (UDP): %w", addr, err)
