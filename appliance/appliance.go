@@ -30,7 +30,10 @@ import (
 	"clinicbox/appliance/config"
 	"clinicbox/appliance/identity"
 	"clinicbox/appliance/identity/eid"
+	"clinicbox/appliance/notify"
 	"clinicbox/appliance/privacy/auditlog"
+	"clinicbox/appliance/rooms"
+	"clinicbox/appliance/rooms/attachments"
 	"clinicbox/appliance/version"
 	"clinicbox/media"
 	"clinicbox/storage"
@@ -55,6 +58,9 @@ type Appliance struct {
 	identity *identity.Store
 	eid      *eid.Client // nil when eID login is off
 	audit    *auditlog.Log
+	rooms    *rooms.Store
+	files    *attachments.Store
+	notify   *notify.Notifier
 	certs    *certs.Manager
 	web      *web.Server
 	turn     *media.Reservation
@@ -100,6 +106,9 @@ func New(cfg config.Config, log *slog.Logger) (_ *Appliance, err error) {
 	}
 	a.onClose(a.db)
 	if err := a.openDomain(); err != nil {
+		return nil, err
+	}
+	if err := a.openRooms(); err != nil {
 		return nil, err
 	}
 
@@ -162,6 +171,11 @@ func New(cfg config.Config, log *slog.Logger) (_ *Appliance, err error) {
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Identity:        a.identity,
 		SystemFacts:     a.systemFacts,
+		Rooms:           a.rooms,
+		Files:           a.files,
+		MaxUpload:       cfg.MaxUpload,
+		Notify:          a.notifyMember,
+		NotifyRead:      a.notify.MarkRead,
 		Keys:            a.keys,
 		EID:             a.eid,
 		Audit:           a.audit,
@@ -183,6 +197,23 @@ func (a *Appliance) openDomain() error {
 	a.keys, a.identity, a.audit = d.Keys, d.Identity, d.Audit
 	a.onClose(d.Keys)
 	return nil
+}
+
+// openRooms opens rooms, the encrypted file store in <data>/files and the
+// notifier.
+func (a *Appliance) openRooms() (err error) {
+	if a.rooms, err = rooms.New(rooms.Options{DB: a.db, Keys: a.keys, Audit: a.audit}); err != nil {
+		return err
+	}
+	a.files, err = attachments.New(attachments.Options{Dir: filepath.Join(a.cfg.DataDir, "files"), Keys: a.keys, MaxBytes: a.cfg.MaxUpload})
+	if err != nil {
+		return err
+	}
+	if a.notify, err = newNotifier(&a.cfg, a); err != nil {
+		return err
+	}
+	a.onClose(a.notify)
+	return a.registry.Register(a.notify.Collector())
 }
 
 // Domain is the clinic's data on an open database: what `serve` and the
@@ -411,7 +442,7 @@ func (a *Appliance) systemFacts(ctx context.Context) []web.SystemFact {
 	if st, err := os.Stat(a.db.Path()); err == nil {
 		dbFact.Value = fmt.Sprintf("schema %d, %.1f MiB", a.db.SchemaVersion(), float64(st.Size())/(1<<20))
 	}
-	return []web.SystemFact{
+	return append([]web.SystemFact{
 		{Label: "system.version", Value: info.String()},
 		ready,
 		{Label: "system.uptime", Value: a.started.Format("2006-01-02 15:04 MST")},
@@ -419,7 +450,7 @@ func (a *Appliance) systemFacts(ctx context.Context) []web.SystemFact {
 		{Label: "system.keys", Value: strconv.Itoa(a.keys.Subjects())},
 		{Label: "system.tls", Value: a.cfg.TLSMode},
 		{Label: "system.names", Value: strings.Join(a.cfg.Hostnames, ", ")},
-	}
+	}, a.notifyFacts()...)
 }
 
 // runHousekeeping removes expired sessions every hour. (The retention

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"clinicbox/appliance/identity"
+	"clinicbox/appliance/rooms"
 	"clinicbox/storage"
 	"clinicbox/storage/keystore"
 )
@@ -57,6 +58,7 @@ func expect(m map[string]string) bool {
 type testIdentity struct {
 	store *identity.Store
 	keys  *keystore.Store
+	db    *storage.DB
 }
 
 func newTestIdentity(t *testing.T) testIdentity {
@@ -77,7 +79,7 @@ func newTestIdentity(t *testing.T) testIdentity {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return testIdentity{store, keys}
+	return testIdentity{store, keys, db}
 }
 
 // visitor is one column of the table: anonymous, half logged in, or a
@@ -90,7 +92,11 @@ type visitor struct {
 
 func TestRouteRoleTable(t *testing.T) {
 	ti := newTestIdentity(t)
-	s, err := New(Options{Identity: ti.store, Keys: ti.keys})
+	rs, err := rooms.New(rooms.Options{DB: ti.db, Keys: ti.keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Identity: ti.store, Keys: ti.keys, Rooms: rs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"clinicbox/appliance/identity"
 	"clinicbox/appliance/presence"
+	"clinicbox/appliance/rooms"
 )
 
 // livePing keeps NAT mappings and proxies awake and finds dead peers; the
@@ -21,14 +22,15 @@ const livePing = 30 * time.Second
 
 func (s *Server) liveRoutes() {
 	s.route("GET /api/v1/live", AnyUser, s.live)
-	s.route("GET /contacts", Roles(identity.RoleStaff, identity.RoleAdmin), s.contactsPage)
 }
 
 // liveMessage is what the browser sends: whether the person is using the
-// tab (idle after some minutes without input).
+// tab (idle after some minutes without input), or, after connecting, the
+// last room event it has seen ("resume").
 type liveMessage struct {
-	Type string `json:"type"`
-	Idle bool   `json:"idle"`
+	Type  string `json:"type"`
+	Idle  bool   `json:"idle"`
+	After uint64 `json:"after"`
 }
 
 // live is the one authenticated WebSocket per browser tab. For now it
@@ -55,6 +57,15 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	// Room updates are subscribed to before the browser says where it is,
+	// so nothing falls between the catch-up and the live stream.
+	var roomUpdates <-chan rooms.Update
+	if s.opts.Rooms != nil {
+		ch, unsubscribe := s.opts.Rooms.Subscribe(a.user.ID)
+		defer unsubscribe()
+		roomUpdates = ch
+	}
+	resume := make(chan uint64, 1)
 	go func() {
 		defer cancel()
 		for {
@@ -63,11 +74,21 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			var m liveMessage
-			if json.Unmarshal(data, &m) == nil && m.Type == "activity" {
+			if json.Unmarshal(data, &m) != nil {
+				continue
+			}
+			switch m.Type {
+			case "activity":
 				conn.SetIdle(m.Idle)
+			case "resume":
+				select {
+				case resume <- m.After:
+				default:
+				}
 			}
 		}
 	}()
+	rv := s.newRoomViewer(w, r)
 	send := func(v any) error {
 		b, _ := json.Marshal(v)
 		wctx, done := context.WithTimeout(ctx, 10*time.Second)
@@ -91,6 +112,52 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 			if send(presenceEvent(u)) != nil {
 				return
 			}
+		case after := <-resume:
+			if s.opts.Rooms == nil {
+				continue
+			}
+			// Catch up from the last event the browser saw: every event
+			// once, in order; the live stream then skips what was sent.
+			for {
+				events, err := s.opts.Rooms.EventsSince(actorOf(r), after, 200)
+				if err != nil || len(events) == 0 {
+					break
+				}
+				for _, e := range events {
+					if send(rv.event(e)) != nil {
+						return
+					}
+					after = e.ID
+				}
+				rv.sent = max(rv.sent, after)
+			}
+			rv.resumed = true
+			for _, u := range rv.pending {
+				if msg := rv.update(u); msg != nil && send(msg) != nil {
+					return
+				}
+			}
+			rv.pending = nil
+		case u, ok := <-roomUpdates:
+			if !ok {
+				// Too slow to follow: the browser reconnects and resumes.
+				ws.Close(websocket.StatusTryAgainLater, "resume")
+				return
+			}
+			if !rv.resumed {
+				// Held until the catch-up has run, so that nothing is
+				// sent twice or out of order.
+				if rv.pending = append(rv.pending, u); len(rv.pending) > 1000 {
+					ws.Close(websocket.StatusTryAgainLater, "resume")
+					return
+				}
+				continue
+			}
+			if msg := rv.update(u); msg != nil {
+				if send(msg) != nil {
+					return
+				}
+			}
 		case <-tick.C:
 			if _, err := s.opts.Identity.PeekSession(tok); err != nil {
 				ws.Close(websocket.StatusPolicyViolation, "session ended")
@@ -104,6 +171,61 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// roomViewer renders room updates for one connection: in the viewer's
+// language, with names, never an event twice.
+type roomViewer struct {
+	s       *Server
+	viewer  uint64
+	actor   rooms.Actor
+	l       interface{ T(string) string }
+	names   map[uint64]map[uint64]string
+	sent    uint64 // the highest event id sent
+	resumed bool
+	pending []rooms.Update // live updates that came before the catch-up
+}
+
+func (s *Server) newRoomViewer(w http.ResponseWriter, r *http.Request) *roomViewer {
+	return &roomViewer{s: s, viewer: authOf(r).user.ID, actor: actorOf(r), l: s.catalogs.For(langOf(w, r)),
+		names: map[uint64]map[uint64]string{}}
+}
+
+func (rv *roomViewer) event(e rooms.Event) any {
+	names := rv.names[e.RoomID]
+	if names == nil || names[e.AuthorID] == "" || (e.Subject != 0 && names[e.Subject] == "") {
+		if _, members, err := rv.s.opts.Rooms.Get(rv.actor, e.RoomID); err == nil {
+			names = rv.s.memberNames(members)
+			rv.names[e.RoomID] = names
+		}
+	}
+	rv.sent = max(rv.sent, e.ID)
+	return struct {
+		Type  string    `json:"type"`
+		Event eventView `json:"event"`
+	}{"event", rv.s.viewEvent(e, rv.viewer, names, rv.l)}
+}
+
+func (rv *roomViewer) update(u rooms.Update) any {
+	switch {
+	case u.Event != nil:
+		if u.Event.ID <= rv.sent {
+			return nil // already sent by the catch-up
+		}
+		return rv.event(*u.Event)
+	case u.Receipt != nil:
+		return struct {
+			Type string `json:"type"`
+			*rooms.Receipt
+		}{"read", u.Receipt}
+	case u.Removed != 0:
+		delete(rv.names, u.Removed)
+		return struct {
+			Type string `json:"type"`
+			Room uint64 `json:"room"`
+		}{"removed", u.Removed}
+	}
+	return nil
 }
 
 func presenceEvent(u presence.Update) any {
@@ -139,24 +261,4 @@ func (s *Server) contacts(me identity.User) ([]identity.User, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Profile.Name < out[j].Profile.Name })
 	return out, nil
-}
-
-type contactRow struct {
-	ID     uint64
-	Name   string
-	Role   string
-	Status string
-}
-
-func (s *Server) contactsPage(w http.ResponseWriter, r *http.Request) {
-	users, err := s.contacts(authOf(r).user)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	rows := make([]contactRow, len(users))
-	for i, u := range users {
-		rows[i] = contactRow{u.ID, u.Profile.Name, string(u.Role), string(s.presence.Status(u.ID))}
-	}
-	s.render(w, r, http.StatusOK, "contacts", "contacts.title", s.form(r, rows))
 }

@@ -15,8 +15,9 @@ import (
 )
 
 var _ = expect(map[string]string{
-	"GET /api/v1/live": "admin staff client relative technician",
-	"GET /contacts":    "admin staff",
+	"GET /api/v1/live":   "admin staff client relative technician",
+	"GET /contacts":      "admin staff",
+	"GET /contacts/{id}": "admin staff",
 })
 
 // TestLivePresence connects real WebSockets over TLS: a staff member sees

@@ -32,6 +32,8 @@ import (
 	"clinicbox/appliance/identity/throttle"
 	"clinicbox/appliance/presence"
 	"clinicbox/appliance/privacy/auditlog"
+	"clinicbox/appliance/rooms"
+	"clinicbox/appliance/rooms/attachments"
 	"clinicbox/web/i18n"
 	"clinicbox/web/ui"
 )
@@ -64,6 +66,15 @@ type Options struct {
 	Identity *identity.Store
 	// Keys seals short-lived secrets in forms (second-factor enrolment).
 	Keys identity.Sealer
+	// Rooms, their files and the upload limit; nil Rooms serves no rooms.
+	Rooms     *rooms.Store
+	Files     *attachments.Store
+	MaxUpload int64
+	// Notify tells a member that something waits in a room (kind
+	// "message" or "call"); the notifier skips those who are online and
+	// debounces. NotifyRead says the member has seen the room. Nil: none.
+	Notify     func(ctx context.Context, userID, roomID uint64, kind string, status presence.Status)
+	NotifyRead func(userID, roomID uint64)
 	// SystemFacts describe the box's health for the technician's page.
 	SystemFacts func(context.Context) []SystemFact
 	// Throttle limits login attempts; nil uses the defaults.
@@ -167,7 +178,11 @@ func (s *Server) routes() {
 		s.accountRoutes()
 		s.firstRunRoutes()
 		s.liveRoutes()
+		s.contactRoutes()
 		s.systemRoutes()
+		if s.opts.Rooms != nil {
+			s.roomRoutes()
+		}
 		s.auditRoutes()
 		s.unitRoutes()
 	}

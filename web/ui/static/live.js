@@ -1,8 +1,9 @@
 // The box's live connection: one WebSocket per tab. It reports whether
-// the person is using the tab (idle after some minutes without input) and
-// updates presence marks on the page ([data-presence-user]). It reconnects
-// after a drop with a growing delay; the server sends a fresh snapshot on
-// every connect, so nothing is missed.
+// the person is using the tab (idle after some minutes without input),
+// updates presence marks on the page ([data-presence-user]) and hands room
+// events to the page as "clinicbox:event" DOM events. After a drop it
+// reconnects with a growing delay and resumes from the last event id it
+// saw, so no message is lost and none comes twice.
 const IDLE_AFTER_MS = 5 * 60 * 1000;
 
 const labels = document.body.dataset;
@@ -10,6 +11,9 @@ let socket = null;
 let idle = false;
 let idleTimer = 0;
 let retry = 1000;
+// The last room event seen: from the page (the newest event it shows)
+// and then from the stream.
+let lastEvent = Number(document.getElementById("room")?.dataset.last || 0);
 
 function setPresence(userID, status) {
   for (const el of document.querySelectorAll(`[data-presence-user="${userID}"]`)) {
@@ -39,12 +43,20 @@ function connect() {
   socket = new WebSocket(`wss://${location.host}/api/v1/live`);
   socket.addEventListener("open", () => {
     retry = 1000;
+    send({ type: "resume", after: lastEvent });
     send({ type: "activity", idle });
   });
   socket.addEventListener("message", (ev) => {
     let msg;
     try { msg = JSON.parse(ev.data); } catch { return; }
     if (msg.type === "presence") setPresence(msg.user, msg.status);
+    if (msg.type === "event") {
+      lastEvent = Math.max(lastEvent, msg.event.id);
+      document.dispatchEvent(new CustomEvent("clinicbox:event", { detail: msg.event }));
+    }
+    if (msg.type === "read" || msg.type === "removed") {
+      document.dispatchEvent(new CustomEvent("clinicbox:" + msg.type, { detail: msg }));
+    }
   });
   socket.addEventListener("close", (ev) => {
     if (ev.code === 1008) return; // the session ended: the next page load asks for a login
