@@ -86,7 +86,12 @@ func (s *Server) route(pattern string, access Access, h http.HandlerFunc) {
 			// Defence in depth beside the cross-origin check: forms of a
 			// session carry its token.
 			tok := r.Header.Get("X-CSRF-Token")
-			if tok == "" {
+			if tok == "" && strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+				// A file upload is streamed by its handler: reading the
+				// body here would buffer the whole file. Its form carries
+				// the token in the URL instead.
+				tok = r.URL.Query().Get("csrf")
+			} else if tok == "" {
 				tok = r.PostFormValue("csrf")
 			}
 			if !sess.ValidCSRF(tok) {

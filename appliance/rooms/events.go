@@ -30,12 +30,19 @@ const (
 // before calling) and the activity log, and arranges for the event to
 // reach the room's members, as they are at this point of the
 // transaction, once it commits. It returns the event with its id.
-func (v *view) appendEvent(r *roomRecord, rec eventRecord, pub Event) (Event, error) {
+// encoded, if not nil, is rec already encoded (outside the transaction,
+// where concurrent writers do not wait for it).
+func (v *view) appendEvent(r *roomRecord, rec eventRecord, encoded []byte, pub Event) (Event, error) {
 	id, err := storage.NextID(v.eventsSeqBkt)
 	if err != nil {
 		return Event{}, fmt.Errorf("rooms: %w", err)
 	}
-	if err := storage.Put(v.events, eventKey(r.ID, id), rec); err != nil {
+	if encoded == nil {
+		if encoded, err = storage.Encode(rec); err != nil {
+			return Event{}, err
+		}
+	}
+	if err := v.events.Put(eventKey(r.ID, id), encoded); err != nil {
 		return Event{}, fmt.Errorf("rooms: event: %w", err)
 	}
 	r.LastEventID, r.LastEventAt = id, rec.Time
@@ -68,7 +75,7 @@ func (v *view) appendEvent(r *roomRecord, rec eventRecord, pub Event) (Event, er
 
 // systemEvent appends a system event about subject, caused by by.
 func (v *view) systemEvent(r *roomRecord, code string, subject, by uint64) (Event, error) {
-	return v.appendEvent(r, eventRecord{Kind: KindSystem, Time: v.s.now().UTC(), Code: code, Subject: subject, By: by}, Event{})
+	return v.appendEvent(r, eventRecord{Kind: KindSystem, Time: v.s.now().UTC(), Code: code, Subject: subject, By: by}, nil, Event{})
 }
 
 // cleanText makes a message storable: valid UTF-8, LF line ends, no
@@ -90,12 +97,25 @@ func cleanText(text string) (string, error) {
 // write in the room. Failing inside Batch is legal but costly: bbolt
 // then rolls back the whole batch and runs every other call again.
 func (s *Store) writable(a Actor, roomID uint64) error {
+	if a.ID == 0 || roomID == 0 {
+		return ErrNotFound
+	}
 	return s.db.View(func(tx *bbolt.Tx) error {
-		r, _, err := s.bind(tx).access(a, roomID)
-		if err != nil {
-			return err
+		v := s.bind(tx)
+		if v.members.Get(memberKey(roomID, a.ID)) == nil {
+			return ErrNotFound
 		}
-		if r.Status != StatusActive {
+		// Only the status: this runs for every message, so it skips
+		// decoding the rest.
+		r, ok, err := storage.Get[struct {
+			Status Status `json:"status"`
+		}](v.rooms, storage.ID(roomID))
+		switch {
+		case err != nil:
+			return fmt.Errorf("rooms: room %d: %w", roomID, err)
+		case !ok:
+			return ErrNotFound
+		case r.Status != StatusActive:
 			return ErrInactive
 		}
 		return nil
@@ -144,7 +164,12 @@ func (s *Store) post(a Actor, roomID uint64, body eventBody, rec eventRecord, pu
 	if err != nil {
 		return Event{}, err
 	}
-	rec.Author, rec.Body = a.ID, sealed
+	// The event's time is when it was sent; its id, when it committed.
+	rec.Author, rec.Body, rec.Time = a.ID, sealed, s.now().UTC()
+	encoded, err := storage.Encode(rec)
+	if err != nil {
+		return Event{}, err
+	}
 	var out Event
 	err = s.batch(func(tx *bbolt.Tx) error {
 		v := s.bind(tx)
@@ -155,9 +180,7 @@ func (s *Store) post(a Actor, roomID uint64, body eventBody, rec eventRecord, pu
 		if r.Status != StatusActive {
 			return ErrInactive
 		}
-		rec := rec
-		rec.Time = s.now().UTC()
-		ev, err := v.appendEvent(&r, rec, pub)
+		ev, err := v.appendEvent(&r, rec, encoded, pub)
 		if err != nil {
 			return err
 		}
@@ -226,7 +249,7 @@ func (s *Store) PostMeeting(roomID, userID uint64, code string) (Event, error) {
 		if err != nil {
 			return err
 		}
-		out, err = v.appendEvent(&r, eventRecord{Kind: KindMeeting, Time: s.now().UTC(), Code: code, Subject: userID}, Event{})
+		out, err = v.appendEvent(&r, eventRecord{Kind: KindMeeting, Time: s.now().UTC(), Code: code, Subject: userID}, nil, Event{})
 		return err
 	})
 	if err != nil {

@@ -302,10 +302,11 @@ func (v *view) putMember(room, user uint64, m memberRecord) error {
 
 // markActive notes that user did something in room today.
 func (v *view) markActive(room, user uint64, t time.Time) error {
-	if user == 0 {
-		return nil
+	k := activityKey(room, t, user)
+	if user == 0 || v.activity.Get(k) != nil {
+		return nil // a Put would dirty the page for nothing
 	}
-	if err := v.activity.Put(activityKey(room, t, user), []byte{}); err != nil {
+	if err := v.activity.Put(k, []byte{}); err != nil {
 		return fmt.Errorf("rooms: activity: %w", err)
 	}
 	return nil

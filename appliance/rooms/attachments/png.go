@@ -9,15 +9,18 @@ import (
 
 const pngSignature = "\x89PNG\r\n\x1a\n"
 
-// pngKeep are the chunks that survive: the critical ones and the
+// pngKeep says whether a chunk survives: the critical ones and the
 // ancillary ones that describe how to show the picture. Everything else
 // (eXIf, tEXt, zTXt, iTXt, tIME, private chunks) is dropped.
-var pngKeep = map[string]bool{
-	"IHDR": true, "PLTE": true, "IDAT": true, "IEND": true,
-	"tRNS": true, "cHRM": true, "gAMA": true, "iCCP": true, "sBIT": true, "sRGB": true,
-	"cICP": true, "mDCV": true, "cLLI": true, "mDCv": true, "cLLi": true,
-	"bKGD": true, "hIST": true, "pHYs": true, "sPLT": true,
-	"acTL": true, "fcTL": true, "fdAT": true, // APNG
+func pngKeep(typ string) bool {
+	switch typ {
+	case "IHDR", "PLTE", "IDAT", "IEND",
+		"tRNS", "cHRM", "gAMA", "iCCP", "sBIT", "sRGB", "cICP", "mDCV", "cLLI", "mDCv", "cLLi",
+		"bKGD", "hIST", "pHYs", "sPLT",
+		"acTL", "fcTL", "fdAT": // APNG
+		return true
+	}
+	return false
 }
 
 // stripPNG copies a PNG chunk by chunk, checking every CRC and dropping
@@ -53,7 +56,7 @@ func stripPNG(w output, r *bufio.Reader) error {
 		if first && typ != "IHDR" {
 			return damagedf("PNG: IHDR is not first")
 		}
-		keep := pngKeep[typ]
+		keep := pngKeep(typ)
 		if !keep && typ[0] >= 'A' && typ[0] <= 'Z' {
 			return damagedf("PNG: unknown critical chunk %q", typ)
 		}

@@ -6,10 +6,14 @@ import (
 	"io"
 )
 
-// webpKeep are the chunks that make up the picture; EXIF, XMP and
-// unknown chunks are dropped.
-var webpKeep = map[string]bool{
-	"VP8 ": true, "VP8L": true, "VP8X": true, "ALPH": true, "ANIM": true, "ANMF": true, "ICCP": true,
+// webpKeep says whether a chunk survives: those that make up the
+// picture. EXIF, XMP and unknown chunks are dropped.
+func webpKeep(fourcc string) bool {
+	switch fourcc {
+	case "VP8 ", "VP8L", "VP8X", "ALPH", "ANIM", "ANMF", "ICCP":
+		return true
+	}
+	return false
 }
 
 // VP8X flag bits for the chunks dropped.
@@ -55,7 +59,7 @@ func stripWebP(w output, r *bufio.Reader) error {
 		if first && fourcc != "VP8 " && fourcc != "VP8L" && fourcc != "VP8X" {
 			return damagedf("WebP: no image chunk first")
 		}
-		if !webpKeep[fourcc] {
+		if !webpKeep(fourcc) {
 			if err := discard(r, padded); err != nil {
 				return err
 			}

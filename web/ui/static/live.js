@@ -65,6 +65,10 @@ function connect() {
   });
 }
 
+// A page (or a test) can ask for a fresh connection, e.g. after the
+// network changed; it resumes like after any drop.
+document.addEventListener("clinicbox:reconnect", () => socket && socket.close());
+
 for (const ev of ["pointerdown", "keydown", "scroll", "touchstart", "focus"]) {
   window.addEventListener(ev, active, { passive: true });
 }
