@@ -14,6 +14,23 @@ func (s *Server) accountRoutes() {
 	s.route("POST /account/contact", AnyUser, s.accountContact)
 	s.route("POST /account/password", AnyUser, s.accountPassword)
 	s.route("POST /account/language", AnyUser, s.accountLanguage)
+	s.route("POST /account/notifications", AnyUser, s.accountNotifications)
+}
+
+// accountNotifications saves how the user wants to hear that something
+// waits: e-mail and/or SMS, to the details they gave themselves.
+func (s *Server) accountNotifications(w http.ResponseWriter, r *http.Request) {
+	err := s.opts.Identity.SetNotifyChannels(authOf(r).user.ID, r.PostFormValue("email") == "yes", r.PostFormValue("sms") == "yes")
+	if err != nil {
+		var fe *identity.FieldError
+		if errors.As(err, &fe) {
+			s.accountFail(w, r, "account.notify.missing", "notify-"+fe.Field)
+			return
+		}
+		s.serverError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/account?done=notifications", http.StatusSeeOther)
 }
 
 type accountData struct {
@@ -23,12 +40,14 @@ type accountData struct {
 	Masked      string // personnummer, masked
 	HasTOTP     bool
 	Lang        string
+	NotifyEmail bool
+	NotifySMS   bool
 	Notice      string // an i18n key
 }
 
 func (s *Server) accountData(u identity.User, notice string) *accountData {
 	d := &accountData{Name: u.Profile.Name, NameFromEID: u.Profile.NameFromEID, Role: string(u.Role),
-		HasTOTP: u.HasTOTP, Lang: u.Lang, Notice: notice}
+		HasTOTP: u.HasTOTP, Lang: u.Lang, Notice: notice, NotifyEmail: u.NotifyEmail, NotifySMS: u.NotifySMS}
 	if p := u.Profile.Personnummer; len(p) == 12 {
 		d.Masked = p[:8] + "-****"
 	}
@@ -39,7 +58,7 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
 	a := authOf(r)
 	notice := r.URL.Query().Get("done")
 	switch notice {
-	case "contact", "password", "language":
+	case "contact", "password", "language", "notifications":
 		notice = "account.done." + notice
 	default:
 		notice = ""

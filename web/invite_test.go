@@ -11,18 +11,19 @@ import (
 )
 
 var _ = expect(map[string]string{
-	"GET /invite":            "admin staff",
-	"POST /invite":           "admin staff",
-	"GET /invite/{token}":    "public",
-	"POST /invite/{token}":   "public",
-	"GET /terms":             "admin staff client relative technician",
-	"POST /terms":            "admin staff client relative technician",
-	"GET /account":           "admin staff client relative technician",
-	"POST /account/contact":  "admin staff client relative technician",
-	"POST /account/password": "admin staff client relative technician",
-	"POST /account/language": "admin staff client relative technician",
-	"GET /first-run":         "public",
-	"POST /first-run":        "public",
+	"GET /invite":                 "admin staff",
+	"POST /invite":                "admin staff",
+	"GET /invite/{token}":         "public",
+	"POST /invite/{token}":        "public",
+	"GET /terms":                  "admin staff client relative technician",
+	"POST /terms":                 "admin staff client relative technician",
+	"GET /account":                "admin staff client relative technician",
+	"POST /account/contact":       "admin staff client relative technician",
+	"POST /account/password":      "admin staff client relative technician",
+	"POST /account/language":      "admin staff client relative technician",
+	"POST /account/notifications": "admin staff client relative technician",
+	"GET /first-run":              "public",
+	"POST /first-run":             "public",
 })
 
 // post sends a form as a browser would (same origin) with a session.
@@ -157,6 +158,16 @@ func TestAccountChanges(t *testing.T) {
 	}
 	if rec := post(t, s, "/account/language", tok, url.Values{"csrf": {csrf}, "lang": {"xx"}}); rec.Code != http.StatusUnprocessableEntity {
 		t.Fatalf("bad language: %d", rec.Code)
+	}
+	if rec := post(t, s, "/account/notifications", tok, url.Values{"csrf": {csrf}, "email": {"yes"}, "sms": {"yes"}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("notifications: %d", rec.Code)
+	}
+	if u, _ := ti.store.User(u.ID); !u.NotifyEmail || !u.NotifySMS {
+		t.Fatalf("channels not saved: %+v", u)
+	}
+	ti.store.UpdateContact(u.ID, "klara@example.se", "")
+	if rec := post(t, s, "/account/notifications", tok, url.Values{"csrf": {csrf}, "sms": {"yes"}}); rec.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("SMS without a phone number: %d", rec.Code)
 	}
 }
 

@@ -25,14 +25,13 @@ const (
 	MaxSinceLimit        = 1000
 )
 
-// appendEvent stores e as the room's next event, numbered from the
-// global sequence, updates the room record (put here: callers change r
-// before calling) and the activity log, and arranges for the event to
-// reach the room's members, as they are at this point of the
-// transaction, once it commits. It returns the event with its id.
-// encoded, if not nil, is rec already encoded (outside the transaction,
-// where concurrent writers do not wait for it).
-func (v *view) appendEvent(r *roomRecord, rec eventRecord, encoded []byte, pub Event) (Event, error) {
+// appendEvent stores rec as the next event of room roomID, numbered
+// from the global sequence, notes its person in the activity log, and
+// arranges for the event to reach the room's members, as they are at
+// this point of the transaction, once it commits. It returns the event
+// with its id. encoded, if not nil, is rec already encoded (outside the
+// transaction, where concurrent writers do not wait for it).
+func (v *view) appendEvent(roomID uint64, rec eventRecord, encoded []byte, pub Event) (Event, error) {
 	id, err := storage.NextID(v.eventsSeqBkt)
 	if err != nil {
 		return Event{}, fmt.Errorf("rooms: %w", err)
@@ -42,30 +41,16 @@ func (v *view) appendEvent(r *roomRecord, rec eventRecord, encoded []byte, pub E
 			return Event{}, err
 		}
 	}
-	if err := v.events.Put(eventKey(r.ID, id), encoded); err != nil {
+	if err := v.events.Put(eventKey(roomID, id), encoded); err != nil {
 		return Event{}, fmt.Errorf("rooms: event: %w", err)
 	}
-	r.LastEventID, r.LastEventAt = id, rec.Time
-	// The person behind the event, if any, was active in the room.
-	person := rec.Author
-	if person == 0 {
-		person = rec.By
-	}
-	if person == 0 && rec.Kind == KindMeeting {
-		person = rec.Subject
-	}
-	if person != 0 {
-		r.LastActivityAt = rec.Time
-		if err := v.markActive(r.ID, person, rec.Time); err != nil {
-			return Event{}, err
-		}
-	}
-	if err := v.putRoom(*r); err != nil {
+	head := eventHead{Kind: rec.Kind, Author: rec.Author, Time: rec.Time, Subject: rec.Subject, By: rec.By}
+	if err := v.markActive(roomID, head.person(), rec.Time); err != nil {
 		return Event{}, err
 	}
-	pub.ID, pub.RoomID, pub.Kind, pub.Time = id, r.ID, rec.Kind, rec.Time
+	pub.ID, pub.RoomID, pub.Kind, pub.Time = id, roomID, rec.Kind, rec.Time
 	pub.AuthorID, pub.Code, pub.Subject, pub.By = rec.Author, rec.Code, rec.Subject, rec.By
-	to := v.memberIDs(r.ID)
+	to := v.memberIDs(roomID)
 	ev := pub
 	// Registered on this transaction only: if bbolt rolls it back and
 	// runs the function again, the new run registers its own.
@@ -74,8 +59,8 @@ func (v *view) appendEvent(r *roomRecord, rec eventRecord, encoded []byte, pub E
 }
 
 // systemEvent appends a system event about subject, caused by by.
-func (v *view) systemEvent(r *roomRecord, code string, subject, by uint64) (Event, error) {
-	return v.appendEvent(r, eventRecord{Kind: KindSystem, Time: v.s.now().UTC(), Code: code, Subject: subject, By: by}, nil, Event{})
+func (v *view) systemEvent(roomID uint64, code string, subject, by uint64) (Event, error) {
+	return v.appendEvent(roomID, eventRecord{Kind: KindSystem, Time: v.s.now().UTC(), Code: code, Subject: subject, By: by}, nil, Event{})
 }
 
 // cleanText makes a message storable: valid UTF-8, LF line ends, no
@@ -97,29 +82,35 @@ func cleanText(text string) (string, error) {
 // write in the room. Failing inside Batch is legal but costly: bbolt
 // then rolls back the whole batch and runs every other call again.
 func (s *Store) writable(a Actor, roomID uint64) error {
-	if a.ID == 0 || roomID == 0 {
-		return ErrNotFound
-	}
 	return s.db.View(func(tx *bbolt.Tx) error {
-		v := s.bind(tx)
-		if v.members.Get(memberKey(roomID, a.ID)) == nil {
-			return ErrNotFound
-		}
-		// Only the status: this runs for every message, so it skips
-		// decoding the rest.
-		r, ok, err := storage.Get[struct {
-			Status Status `json:"status"`
-		}](v.rooms, storage.ID(roomID))
-		switch {
-		case err != nil:
-			return fmt.Errorf("rooms: room %d: %w", roomID, err)
-		case !ok:
-			return ErrNotFound
-		case r.Status != StatusActive:
-			return ErrInactive
-		}
-		return nil
+		_, err := s.bind(tx).writer(a, roomID)
+		return err
 	})
+}
+
+// writer is access for posting: a's membership, and only the status of
+// the room (ErrInactive unless active).
+func (v *view) writer(a Actor, roomID uint64) (memberRecord, error) {
+	if a.ID == 0 || roomID == 0 {
+		return memberRecord{}, ErrNotFound
+	}
+	m, ok, err := v.member(roomID, a.ID)
+	if err != nil {
+		return m, err
+	}
+	if !ok {
+		return m, ErrNotFound
+	}
+	st, ok, err := v.status(roomID)
+	switch {
+	case err != nil:
+		return m, err
+	case !ok:
+		return m, ErrNotFound
+	case st != StatusActive:
+		return m, ErrInactive
+	}
+	return m, nil
 }
 
 // Post adds a message from a to the room. The message is on disk
@@ -173,14 +164,11 @@ func (s *Store) post(a Actor, roomID uint64, body eventBody, rec eventRecord, pu
 	var out Event
 	err = s.batch(func(tx *bbolt.Tx) error {
 		v := s.bind(tx)
-		r, m, err := v.access(a, roomID)
+		m, err := v.writer(a, roomID)
 		if err != nil {
 			return err
 		}
-		if r.Status != StatusActive {
-			return ErrInactive
-		}
-		ev, err := v.appendEvent(&r, rec, encoded, pub)
+		ev, err := v.appendEvent(roomID, rec, encoded, pub)
 		if err != nil {
 			return err
 		}
@@ -219,37 +207,33 @@ func (s *Store) PostMeeting(roomID, userID uint64, code string) (Event, error) {
 	if userID == 0 && code != CodeMeetingEnded {
 		return Event{}, ErrNotMember
 	}
-	check := func(v *view) (roomRecord, error) {
-		r, ok, err := v.room(roomID)
+	check := func(v *view) error {
+		st, ok, err := v.status(roomID)
 		if err != nil {
-			return r, err
+			return err
 		}
 		if !ok {
-			return r, ErrNotFound
+			return ErrNotFound
 		}
-		if userID != 0 {
-			if _, ok, err := v.member(roomID, userID); err != nil {
-				return r, err
-			} else if !ok {
-				return r, ErrNotMember
-			}
+		if userID != 0 && v.members.Get(memberKey(roomID, userID)) == nil {
+			return ErrNotMember
 		}
-		if needActive && r.Status != StatusActive {
-			return r, ErrInactive
+		if needActive && st != StatusActive {
+			return ErrInactive
 		}
-		return r, nil
+		return nil
 	}
-	if err := s.db.View(func(tx *bbolt.Tx) error { _, err := check(s.bind(tx)); return err }); err != nil {
+	if err := s.db.View(func(tx *bbolt.Tx) error { return check(s.bind(tx)) }); err != nil {
 		return Event{}, err
 	}
 	var out Event
 	err := s.batch(func(tx *bbolt.Tx) error {
 		v := s.bind(tx)
-		r, err := check(v)
-		if err != nil {
+		if err := check(v); err != nil {
 			return err
 		}
-		out, err = v.appendEvent(&r, eventRecord{Kind: KindMeeting, Time: s.now().UTC(), Code: code, Subject: userID}, nil, Event{})
+		var err error
+		out, err = v.appendEvent(roomID, eventRecord{Kind: KindMeeting, Time: s.now().UTC(), Code: code, Subject: userID}, nil, Event{})
 		return err
 	})
 	if err != nil {
@@ -439,8 +423,9 @@ func (s *Store) MarkRead(a Actor, roomID, eventID uint64) error {
 	// an outsider's call must not fail inside a shared batch.
 	var needed bool
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		r, m, err := s.bind(tx).access(a, roomID)
-		needed = min(eventID, r.LastEventID) > m.LastRead
+		v := s.bind(tx)
+		_, m, err := v.access(a, roomID)
+		needed = err == nil && min(eventID, v.lastEventID(roomID)) > m.LastRead
 		return err
 	})
 	if err != nil || !needed {
@@ -454,11 +439,11 @@ func (s *Store) MarkRead(a Actor, roomID, eventID uint64) error {
 	err = s.batch(func(tx *bbolt.Tx) error {
 		moved = false
 		v := s.bind(tx)
-		r, m, err := v.access(a, roomID)
+		_, m, err := v.access(a, roomID)
 		if err != nil {
 			return err
 		}
-		target := min(eventID, r.LastEventID)
+		target := min(eventID, v.lastEventID(roomID))
 		if target <= m.LastRead {
 			return nil
 		}

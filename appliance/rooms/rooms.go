@@ -52,7 +52,7 @@ func (s *Store) Create(a Actor, title string, unitID uint64) (Room, error) {
 		}
 		now := s.now().UTC()
 		rec = roomRecord{ID: id, Title: sealed, UnitID: unitID, Status: StatusActive, CreatedBy: a.ID,
-			CreatedAt: now, LastActivityAt: now}
+			CreatedAt: now}
 		if err := v.putRoom(rec); err != nil {
 			return err
 		}
@@ -67,7 +67,12 @@ func (s *Store) Create(a Actor, title string, unitID uint64) (Room, error) {
 	if err != nil {
 		return Room{}, err
 	}
-	return s.publicRoom(rec)
+	var room Room
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		room, err = s.bind(tx).publicRoom(rec)
+		return err
+	})
+	return room, err
 }
 
 // AddMember invites userID (whose identity role is userRole) to the room
@@ -117,7 +122,7 @@ func (s *Store) AddMember(a Actor, roomID, userID uint64, userRole string, role 
 			if err := v.putMember(roomID, userID, old); err != nil {
 				return err
 			}
-			_, err := v.systemEvent(&r, CodeMemberRole, userID, a.ID)
+			_, err := v.systemEvent(roomID, CodeMemberRole, userID, a.ID)
 			return err
 		case role == RoleCohost && me.Role != RoleHost:
 			return ErrForbidden
@@ -128,7 +133,7 @@ func (s *Store) AddMember(a Actor, roomID, userID uint64, userRole string, role 
 		if err := v.userRooms.Put(userRoomKey(userID, roomID), []byte{}); err != nil {
 			return fmt.Errorf("rooms: %w", err)
 		}
-		_, err = v.systemEvent(&r, CodeMemberAdded, userID, a.ID)
+		_, err = v.systemEvent(roomID, CodeMemberAdded, userID, a.ID)
 		return err
 	})
 }
@@ -139,7 +144,7 @@ func (s *Store) AddMember(a Actor, roomID, userID uint64, userRole string, role 
 func (s *Store) MakeHost(a Actor, roomID, userID uint64) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		v := s.bind(tx)
-		r, me, err := v.access(a, roomID)
+		_, me, err := v.access(a, roomID)
 		if err != nil {
 			return err
 		}
@@ -166,7 +171,7 @@ func (s *Store) MakeHost(a Actor, roomID, userID uint64) error {
 		if err := v.putMember(roomID, a.ID, me); err != nil {
 			return err
 		}
-		_, err = v.systemEvent(&r, CodeMemberHost, userID, a.ID)
+		_, err = v.systemEvent(roomID, CodeMemberHost, userID, a.ID)
 		return err
 	})
 }
@@ -180,7 +185,7 @@ func (s *Store) RemoveMember(a Actor, roomID, userID uint64) error {
 	}
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		v := s.bind(tx)
-		r, me, err := v.access(a, roomID)
+		_, me, err := v.access(a, roomID)
 		if err != nil {
 			return err
 		}
@@ -200,7 +205,7 @@ func (s *Store) RemoveMember(a Actor, roomID, userID uint64) error {
 		if err := v.removeMember(roomID, userID); err != nil {
 			return err
 		}
-		_, err = v.systemEvent(&r, CodeMemberRemoved, userID, a.ID)
+		_, err = v.systemEvent(roomID, CodeMemberRemoved, userID, a.ID)
 		return err
 	})
 	if err != nil {
@@ -238,14 +243,11 @@ func (s *Store) Leave(a Actor, roomID uint64) error {
 		if err := v.removeMember(roomID, a.ID); err != nil {
 			return err
 		}
-		if _, err := v.systemEvent(&r, CodeMemberLeft, a.ID, a.ID); err != nil {
+		if _, err := v.systemEvent(roomID, CodeMemberLeft, a.ID, a.ID); err != nil {
 			return err
 		}
 		if len(others) == 0 && r.Status == StatusActive {
-			r.Status, r.InactivatedAt = StatusInactive, s.now().UTC()
-			if _, err := v.systemEvent(&r, CodeRoomInactivated, 0, 0); err != nil {
-				return err
-			}
+			return v.inactivate(r, 0)
 		}
 		return nil
 	})
@@ -269,7 +271,7 @@ func (s *Store) Get(a Actor, roomID uint64) (Room, []Member, error) {
 		if err != nil {
 			return err
 		}
-		if room, err = s.publicRoom(r); err != nil {
+		if room, err = v.publicRoom(r); err != nil {
 			return err
 		}
 		members, err = v.memberList(roomID)
@@ -299,14 +301,14 @@ func (s *Store) List(a Actor) ([]Summary, error) {
 			if err != nil {
 				return err
 			}
-			room, err := s.publicRoom(r)
+			room, err := v.publicRoom(r)
 			if errors.Is(err, ErrNotFound) {
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			unread, err := v.unread(roomID, a.ID, m.LastRead, r.LastEventID)
+			unread, err := v.unread(roomID, a.ID, m.LastRead, room.LastEventID)
 			if err != nil {
 				return err
 			}
@@ -363,10 +365,18 @@ func (s *Store) Inactivate(a Actor, roomID uint64) error {
 		if r.Status != StatusActive {
 			return nil
 		}
-		r.Status, r.InactivatedAt = StatusInactive, s.now().UTC()
-		_, err = v.systemEvent(&r, CodeRoomInactivated, 0, a.ID)
-		return err
+		return v.inactivate(r, a.ID)
 	})
+}
+
+// inactivate makes the room read-only, by by (0: the box).
+func (v *view) inactivate(r roomRecord, by uint64) error {
+	r.Status, r.InactivatedAt = StatusInactive, v.s.now().UTC()
+	if err := v.putRoom(r); err != nil {
+		return err
+	}
+	_, err := v.systemEvent(r.ID, CodeRoomInactivated, 0, by)
+	return err
 }
 
 // InactivateIdle inactivates every active room with no activity since
@@ -383,7 +393,14 @@ func (s *Store) InactivateIdle(idleSince time.Time) ([]uint64, error) {
 			if err != nil {
 				return fmt.Errorf("rooms: %w", err)
 			}
-			if r.Status == StatusActive && r.LastActivityAt.Before(idleSince) {
+			if r.Status != StatusActive {
+				return nil
+			}
+			st, err := v.state(r)
+			if err != nil {
+				return err
+			}
+			if st.lastActivityAt.Before(idleSince) {
 				idle = append(idle, r)
 			}
 			return nil
@@ -392,8 +409,7 @@ func (s *Store) InactivateIdle(idleSince time.Time) ([]uint64, error) {
 			return err
 		}
 		for _, r := range idle {
-			r.Status, r.InactivatedAt = StatusInactive, s.now().UTC()
-			if _, err := v.systemEvent(&r, CodeRoomInactivated, 0, 0); err != nil {
+			if err := v.inactivate(r, 0); err != nil {
 				return err
 			}
 			ids = append(ids, r.ID)

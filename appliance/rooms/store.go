@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -107,18 +108,19 @@ var (
 	aadEvent = []byte("event")
 )
 
-// roomRecord is a room as stored; Title is sealed.
+// roomRecord is a room as stored; Title is sealed. It changes only with
+// the room's status: what changes with every message (the newest event,
+// the last activity) is read from the room's events instead, so that a
+// message neither decodes nor rewrites it (half the work of a post, and
+// a page less in every commit).
 type roomRecord struct {
-	ID             uint64    `json:"id"`
-	Title          []byte    `json:"title"`
-	UnitID         uint64    `json:"unit"`
-	Status         Status    `json:"status"`
-	CreatedBy      uint64    `json:"created_by"`
-	CreatedAt      time.Time `json:"created_at"`
-	LastActivityAt time.Time `json:"last_activity_at"`
-	InactivatedAt  time.Time `json:"inactivated_at,omitzero"`
-	LastEventID    uint64    `json:"last_event,omitempty"`
-	LastEventAt    time.Time `json:"last_event_at,omitzero"`
+	ID            uint64    `json:"id"`
+	Title         []byte    `json:"title"`
+	UnitID        uint64    `json:"unit"`
+	Status        Status    `json:"status"`
+	CreatedBy     uint64    `json:"created_by"`
+	CreatedAt     time.Time `json:"created_at"`
+	InactivatedAt time.Time `json:"inactivated_at,omitzero"`
 }
 
 // memberRecord is a membership as stored, under room id || user id.
@@ -143,10 +145,28 @@ type eventRecord struct {
 	By         uint64    `json:"by,omitempty"`
 }
 
-// eventHead is what unread counting decodes of an eventRecord.
+// eventHead is what unread counting and roomState decode of an
+// eventRecord.
 type eventHead struct {
-	Kind   Kind   `json:"kind"`
-	Author uint64 `json:"author,omitempty"`
+	Kind    Kind      `json:"kind"`
+	Author  uint64    `json:"author,omitempty"`
+	Time    time.Time `json:"time"`
+	Subject uint64    `json:"subject,omitempty"`
+	By      uint64    `json:"by,omitempty"`
+}
+
+// person is the user behind an event: the author, whoever caused a
+// system event, whoever a meeting event is about; 0 for the box's own.
+func (h eventHead) person() uint64 {
+	switch {
+	case h.Author != 0:
+		return h.Author
+	case h.By != 0:
+		return h.By
+	case h.Kind == KindMeeting:
+		return h.Subject
+	}
+	return 0
 }
 
 // eventBody is the personal content of an event, sealed.
@@ -312,19 +332,83 @@ func (v *view) markActive(room, user uint64, t time.Time) error {
 	return nil
 }
 
+// roomState is what the room's events say about it: the newest event
+// (CreatedAt while there is none) and the last one a person made.
+type roomState struct {
+	lastID         uint64
+	lastAt         time.Time
+	lastActivityAt time.Time
+}
+
+// state walks back from the room's newest event to the newest one a
+// person made (rarely more than one step: only the box's own system
+// events have nobody behind them).
+func (v *view) state(r roomRecord) (roomState, error) {
+	st := roomState{lastAt: r.CreatedAt, lastActivityAt: r.CreatedAt}
+	prefix := storage.ID(r.ID)
+	c := v.events.Cursor()
+	k, val := c.Seek(eventKey(r.ID, math.MaxUint64))
+	if k == nil {
+		k, val = c.Last()
+	} else {
+		k, val = c.Prev()
+	}
+	for first := true; k != nil && bytes.HasPrefix(k, prefix); k, val = c.Prev() {
+		h, err := storage.Decode[eventHead](val)
+		if err != nil {
+			return st, fmt.Errorf("rooms: event in room %d: %w", r.ID, err)
+		}
+		if first {
+			st.lastID, st.lastAt, first = binary.BigEndian.Uint64(k[8:]), h.Time, false
+		}
+		if h.person() != 0 {
+			st.lastActivityAt = h.Time
+			break
+		}
+	}
+	return st, nil
+}
+
+// lastEventID is the id of the room's newest event, 0 if none.
+func (v *view) lastEventID(roomID uint64) uint64 {
+	c := v.events.Cursor()
+	k, _ := c.Seek(eventKey(roomID, math.MaxUint64))
+	if k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	if k == nil || !bytes.HasPrefix(k, storage.ID(roomID)) {
+		return 0
+	}
+	return binary.BigEndian.Uint64(k[8:])
+}
+
+// status reads only a room's status: posting checks it for every
+// message, so it skips decoding the rest.
+func (v *view) status(roomID uint64) (Status, bool, error) {
+	r, ok, err := storage.Get[struct {
+		Status Status `json:"status"`
+	}](v.rooms, storage.ID(roomID))
+	if err != nil {
+		return "", ok, fmt.Errorf("rooms: room %d: %w", roomID, err)
+	}
+	return r.Status, ok, nil
+}
+
 // publicRoom opens a room record.
-func (s *Store) publicRoom(r roomRecord) (Room, error) {
-	title, err := s.open(r.ID, r.Title, aadTitle)
+func (v *view) publicRoom(r roomRecord) (Room, error) {
+	title, err := v.s.open(r.ID, r.Title, aadTitle)
 	if err != nil {
 		return Room{}, err
 	}
-	last := r.LastEventAt
-	if last.IsZero() {
-		last = r.CreatedAt
+	st, err := v.state(r)
+	if err != nil {
+		return Room{}, err
 	}
 	return Room{ID: r.ID, Title: string(title), UnitID: r.UnitID, Status: r.Status, CreatedBy: r.CreatedBy,
-		CreatedAt: r.CreatedAt, LastActivityAt: r.LastActivityAt, InactivatedAt: r.InactivatedAt,
-		LastEventID: r.LastEventID, LastEventAt: last}, nil
+		CreatedAt: r.CreatedAt, LastActivityAt: st.lastActivityAt, InactivatedAt: r.InactivatedAt,
+		LastEventID: st.lastID, LastEventAt: st.lastAt}, nil
 }
 
 // publicEvent opens an event record.
