@@ -180,7 +180,7 @@ type roomViewer struct {
 	viewer  uint64
 	actor   rooms.Actor
 	l       interface{ T(string) string }
-	names   map[uint64]map[uint64]string
+	names   map[uint64]string // user id → display name ("" once erased)
 	sent    uint64 // the highest event id sent
 	resumed bool
 	pending []rooms.Update // live updates that came before the catch-up
@@ -188,22 +188,32 @@ type roomViewer struct {
 
 func (s *Server) newRoomViewer(w http.ResponseWriter, r *http.Request) *roomViewer {
 	return &roomViewer{s: s, viewer: authOf(r).user.ID, actor: actorOf(r), l: s.catalogs.For(langOf(w, r)),
-		names: map[uint64]map[uint64]string{}}
+		names: map[uint64]string{}}
 }
 
 func (rv *roomViewer) event(e rooms.Event) any {
-	names := rv.names[e.RoomID]
-	if names == nil || names[e.AuthorID] == "" || (e.Subject != 0 && names[e.Subject] == "") {
-		if _, members, err := rv.s.opts.Rooms.Get(rv.actor, e.RoomID); err == nil {
-			names = rv.s.memberNames(members)
-			rv.names[e.RoomID] = names
-		}
-	}
 	rv.sent = max(rv.sent, e.ID)
 	return struct {
 		Type  string    `json:"type"`
 		Event eventView `json:"event"`
-	}{"event", rv.s.viewEvent(e, rv.viewer, names, rv.l)}
+	}{"event", rv.s.viewEvent(e, rv.viewer, rv.namesFor(e), rv.l)}
+}
+
+// namesFor looks up only the people an event mentions (its author and
+// subject), once per connection: with hundreds of connections, looking up
+// whole member lists would cost more than the message itself.
+func (rv *roomViewer) namesFor(e rooms.Event) map[uint64]string {
+	for _, id := range []uint64{e.AuthorID, e.Subject} {
+		if _, known := rv.names[id]; id == 0 || known {
+			continue
+		}
+		name := ""
+		if u, err := rv.s.opts.Identity.User(id); err == nil {
+			name = u.Profile.Name
+		}
+		rv.names[id] = name
+	}
+	return rv.names
 }
 
 func (rv *roomViewer) update(u rooms.Update) any {
@@ -219,7 +229,6 @@ func (rv *roomViewer) update(u rooms.Update) any {
 			*rooms.Receipt
 		}{"read", u.Receipt}
 	case u.Removed != 0:
-		delete(rv.names, u.Removed)
 		return struct {
 			Type string `json:"type"`
 			Room uint64 `json:"room"`

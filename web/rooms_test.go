@@ -33,7 +33,7 @@ type roomsEnv struct {
 
 // newRoomsEnv is a web server with identity, access log, rooms and the
 // encrypted file store, all on real files in a temp dir.
-func newRoomsEnv(t *testing.T) *roomsEnv {
+func newRoomsEnv(t testing.TB) *roomsEnv {
 	t.Helper()
 	e := newAuditEnv(t)
 	rs, err := rooms.New(rooms.Options{DB: e.db, Keys: e.keys, Audit: e.log})

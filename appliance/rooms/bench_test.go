@@ -2,6 +2,7 @@ package rooms_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -36,13 +37,23 @@ func BenchmarkPost(b *testing.B) {
 	for _, commit := range []string{"batch", "group"} {
 		for _, senders := range []int{1, 10, 100} {
 			b.Run(fmt.Sprintf("commit=%s/senders=%d", commit, senders), func(b *testing.B) {
-				benchPost(b, commit, senders)
+				benchPost(b, commit, senders, senders)
 			})
 		}
 	}
 }
 
-func benchPost(b *testing.B, commit string, senders int) {
+// BenchmarkPostSharedRooms: 100 senders in 10 rooms (group chats): a
+// commit then writes fewer distinct pages per message.
+func BenchmarkPostSharedRooms(b *testing.B) {
+	for _, commit := range []string{"batch", "group"} {
+		b.Run(fmt.Sprintf("commit=%s/senders=100/rooms=10", commit), func(b *testing.B) {
+			benchPost(b, commit, 100, 10)
+		})
+	}
+}
+
+func benchPost(b *testing.B, commit string, senders, nRooms int) {
 	h := newHarness(b)
 	if commit == "group" {
 		rooms.SetBatch(h.rooms, (&groupCommit{db: h.db}).Batch)
@@ -51,11 +62,18 @@ func benchPost(b *testing.B, commit string, senders int) {
 		a    rooms.Actor
 		room uint64
 	}
+	var ids []uint64
+	for i := range nRooms {
+		ids = append(ids, h.room(fmt.Sprint("rum ", i)).ID)
+	}
 	var ss []sender
 	for i := range senders {
 		a := rooms.Actor{ID: uint64(1000 + i), Role: "client"}
-		r := h.room(fmt.Sprint("rum ", i), a)
-		ss = append(ss, sender{a, r.ID})
+		room := ids[i%nRooms]
+		if err := h.rooms.AddMember(staff, room, a.ID, a.Role, rooms.RoleParticipant); err != nil {
+			b.Fatal(err)
+		}
+		ss = append(ss, sender{a, room})
 	}
 	fsyncs := fsyncRate(b, h.dir, 500*time.Millisecond)
 	text := "Hej! Jag undrar över tiden på torsdag, går det att flytta den till eftermiddagen?"
@@ -203,5 +221,53 @@ func BenchmarkFsync(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// BenchmarkCommitPages is what a bbolt commit costs the disk: n 4 KiB
+// pages written at scattered places of a preallocated file, fdatasync,
+// then the meta page and fdatasync again. A message in a room of its own
+// dirties at least one page (the room's newest events), so with one room
+// per sender pages=50 is a commit of 50 messages: its cost, not one
+// fsync's, bounds messages/s.
+func BenchmarkCommitPages(b *testing.B) {
+	for _, pages := range []int{1, 10, 50, 100} {
+		b.Run(fmt.Sprintf("pages=%d", pages), func(b *testing.B) {
+			f, err := os.Create(filepath.Join(b.TempDir(), "commit"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			const size = 64 << 20
+			chunk := make([]byte, 1<<20)
+			for off := int64(0); off < size; off += int64(len(chunk)) {
+				if _, err := f.WriteAt(chunk, off); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := f.Sync(); err != nil {
+				b.Fatal(err)
+			}
+			page := make([]byte, 4096)
+			rng := rand.New(rand.NewPCG(1, 2))
+			b.ResetTimer()
+			for b.Loop() {
+				for range pages {
+					if _, err := f.WriteAt(page, rng.Int64N(size/4096)*4096); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := f.Sync(); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := f.WriteAt(page, 0); err != nil {
+					b.Fatal(err)
+				}
+				if err := f.Sync(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+		})
 	}
 }

@@ -25,8 +25,10 @@
 // # Buckets (storage migration 6)
 //
 //	clinicbox.db
-//	├── rooms          room id (8)                  → roomRecord: unit, status, creator, times,
-//	│                                                 last event id/time, title sealed ("title")
+//	├── rooms          room id (8)                  → roomRecord: unit, status, creator, created,
+//	│                                                 inactivated, title sealed ("title"); written
+//	│                                                 only when the status changes (the newest event
+//	│                                                 and last activity are read from room-events)
 //	│                  the bucket's sequence is the last room id (ids are never reused)
 //	├── room-members   room id (8) || user id (8)   → memberRecord: role (host|cohost|participant),
 //	│                                                 identity role, joined, last read event id
@@ -35,8 +37,10 @@
 //	│                                                 subject, by, attachment id and size in
 //	│                                                 clear; text / attachment name+type sealed
 //	│                                                 as JSON ("event")
-//	├── room-activity  room id (8) || TimeKey(day, user id) (16) → empty: the user was active
-//	│                                                 in the room that day (UTC); kept after Delete
+//	├── room-activity  room id (8) || TimeKey(day, user id) (16) → empty: the user did something
+//	│                                                 in the room that day (UTC): wrote, joined a
+//	│                                                 meeting, invited... (not reading); kept after
+//	│                                                 Delete; PruneActivity ages it out
 //	├── attachments    attachment id (its bytes)    → metadata, owned by rooms/attachments;
 //	│                                                 Delete removes the room's entries
 //	└── events-seq     no keys: its sequence (NextSequence) numbers every event of every
@@ -49,10 +53,14 @@
 // them strictly in order (see below). Deleted rooms leave holes in what
 // is stored, never in what was committed.
 //
-// Every write a person makes in a room goes through DB.Batch (group
-// commit: concurrent senders share one fsync) and is durable before the
-// call returns. Batch may run a function twice; every function here
-// reads all it needs from the transaction and overwrites its outputs.
+// Messages, attachments, meeting-log entries and read marks go through
+// DB.Batch (group commit: concurrent senders share one fsync) and are
+// durable before the call returns; membership and lifecycle changes,
+// which are rare, through DB.Update. Batch may run a function twice:
+// every function here reads all it needs from the transaction and
+// overwrites its outputs, and what can be done before (sealing,
+// encoding, the permission check) is done before, so that writers spend
+// as little time as possible inside the shared transaction.
 //
 // # Live updates and resuming
 //

@@ -188,19 +188,24 @@ func (s *Store) post(a Actor, roomID uint64, body eventBody, rec eventRecord, pu
 	return out, nil
 }
 
-// meetingCodes are the codes PostMeeting takes; the value says whether
-// the room must be active (nobody starts or joins a meeting in a
+// meetingCode tells whether code is one PostMeeting takes, and whether
+// the room must be active for it (nobody starts or joins a meeting in a
 // read-only room, but one under way may still end).
-var meetingCodes = map[string]bool{
-	CodeMeetingStarted: true, CodeMeetingJoined: true,
-	CodeMeetingLeft: false, CodeMeetingEnded: false,
+func meetingCode(code string) (known, needActive bool) {
+	switch code {
+	case CodeMeetingStarted, CodeMeetingJoined:
+		return true, true
+	case CodeMeetingLeft, CodeMeetingEnded:
+		return true, false
+	}
+	return false, false
 }
 
 // PostMeeting adds a meeting-log entry (no content: who, what, when) for
 // the video capability. userID must be a participant; it may be 0 for
 // CodeMeetingEnded (ended by the box when the last one left).
 func (s *Store) PostMeeting(roomID, userID uint64, code string) (Event, error) {
-	needActive, ok := meetingCodes[code]
+	ok, needActive := meetingCode(code)
 	if !ok {
 		return Event{}, &FieldError{Field: "code", Msg: fmt.Sprintf("%q is not a meeting event", code)}
 	}

@@ -35,7 +35,8 @@ type Options struct {
 	Audit *auditlog.Log
 	Now   func() time.Time
 	// SubscriberBuffer is the channel size of a subscription; a
-	// subscriber this far behind is dropped. Default 256.
+	// subscriber this far behind is dropped (it then resumes). Default 64:
+	// a few KiB per live connection.
 	SubscriberBuffer int
 }
 
@@ -80,7 +81,7 @@ func New(opts Options) (*Store, error) {
 		opts.Now = time.Now
 	}
 	if opts.SubscriberBuffer <= 0 {
-		opts.SubscriberBuffer = 256
+		opts.SubscriberBuffer = 64
 	}
 	var last uint64
 	err := opts.DB.View(func(tx *bbolt.Tx) error {
