@@ -181,7 +181,7 @@ type roomViewer struct {
 	actor   rooms.Actor
 	l       interface{ T(string) string }
 	names   map[uint64]string // user id → display name ("" once erased)
-	sent    uint64 // the highest event id sent
+	sent    uint64            // the highest event id sent
 	resumed bool
 	pending []rooms.Update // live updates that came before the catch-up
 }

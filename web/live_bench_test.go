@@ -124,7 +124,9 @@ func BenchmarkLiveFanout(b *testing.B) {
 		b.Fatalf("only %d of %d deliveries arrived", len(latencies), n*messages)
 	}
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
-	p := func(q float64) float64 { return float64(latencies[int(q*float64(len(latencies)-1))].Microseconds()) / 1000 }
+	p := func(q float64) float64 {
+		return float64(latencies[int(q*float64(len(latencies)-1))].Microseconds()) / 1000
+	}
 	b.ReportMetric(p(0.50), "p50-ms")
 	b.ReportMetric(p(0.99), "p99-ms")
 	b.ReportMetric(perConn/1024, "server-KiB/conn")
