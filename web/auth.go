@@ -151,14 +151,8 @@ func (s *Server) codeSubmit(w http.ResponseWriter, r *http.Request) {
 
 // setupPage shows the form of a set-up link: choose a password.
 func (s *Server) setupPage(w http.ResponseWriter, r *http.Request) {
-	t, err := s.opts.Identity.PeekToken(identity.TokenSetup, r.PathValue("token"))
-	if err != nil {
-		s.tokenProblem(w, r, err)
-		return
-	}
-	u, err := s.opts.Identity.User(t.UserID)
-	if err != nil {
-		s.tokenProblem(w, r, identity.ErrTokenInvalid)
+	u, ok := s.linkUser(w, r, identity.TokenSetup, r.PathValue("token"))
+	if !ok {
 		return
 	}
 	f := s.form(r, nil)
@@ -169,14 +163,8 @@ func (s *Server) setupPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) setupSubmit(w http.ResponseWriter, r *http.Request) {
 	tok := r.PathValue("token")
-	t, err := s.opts.Identity.PeekToken(identity.TokenSetup, tok)
-	if err != nil {
-		s.tokenProblem(w, r, err)
-		return
-	}
-	u, err := s.opts.Identity.User(t.UserID)
-	if err != nil {
-		s.tokenProblem(w, r, identity.ErrTokenInvalid)
+	u, ok := s.linkUser(w, r, identity.TokenSetup, tok)
+	if !ok {
 		return
 	}
 	pw, again := r.PostFormValue("password"), r.PostFormValue("password2")
@@ -334,6 +322,22 @@ func (s *Server) startPage(w http.ResponseWriter, r *http.Request) {
 		RecoveryLeft  int
 		LowOnRecovery bool
 	}{a.user.Profile.Name, string(a.user.Role), a.user.Role == identity.RoleAdmin, left, left >= 0 && left < 3}))
+}
+
+// linkUser is the person a set-up or invitation link is for, without
+// spending the link; a link that can't be used gets its explanation page.
+func (s *Server) linkUser(w http.ResponseWriter, r *http.Request, kind identity.TokenKind, tok string) (identity.User, bool) {
+	t, err := s.opts.Identity.PeekToken(kind, tok)
+	if err != nil {
+		s.tokenProblem(w, r, err)
+		return identity.User{}, false
+	}
+	u, err := s.opts.Identity.User(t.UserID)
+	if err != nil {
+		s.tokenProblem(w, r, identity.ErrTokenInvalid)
+		return identity.User{}, false
+	}
+	return u, true
 }
 
 // tokenProblem explains a set-up or invitation link that cannot be used.

@@ -135,14 +135,8 @@ type acceptData struct {
 
 func (s *Server) acceptPage(w http.ResponseWriter, r *http.Request) {
 	tok := r.PathValue("token")
-	t, err := s.opts.Identity.PeekToken(identity.TokenInvite, tok)
-	if err != nil {
-		s.tokenProblem(w, r, err)
-		return
-	}
-	u, err := s.opts.Identity.User(t.UserID)
-	if err != nil {
-		s.tokenProblem(w, r, identity.ErrTokenInvalid)
+	u, ok := s.linkUser(w, r, identity.TokenInvite, tok)
+	if !ok {
 		return
 	}
 	s.render(w, r, http.StatusOK, "invite-accept", "accept.title", s.form(r, &acceptData{Name: u.Profile.Name, EID: s.eidEnabled(), Link: tok}))
@@ -153,14 +147,8 @@ func (s *Server) acceptPage(w http.ResponseWriter, r *http.Request) {
 // the terms.
 func (s *Server) acceptSubmit(w http.ResponseWriter, r *http.Request) {
 	tok := r.PathValue("token")
-	t, err := s.opts.Identity.PeekToken(identity.TokenInvite, tok)
-	if err != nil {
-		s.tokenProblem(w, r, err)
-		return
-	}
-	u, err := s.opts.Identity.User(t.UserID)
-	if err != nil {
-		s.tokenProblem(w, r, identity.ErrTokenInvalid)
+	u, ok := s.linkUser(w, r, identity.TokenInvite, tok)
+	if !ok {
 		return
 	}
 	f := s.form(r, &acceptData{Name: u.Profile.Name, EID: s.eidEnabled(), Link: tok})
@@ -190,7 +178,7 @@ func (s *Server) acceptSubmit(w http.ResponseWriter, r *http.Request) {
 		s.tokenProblem(w, r, err)
 		return
 	}
-	u, err = s.opts.Identity.User(u.ID)
+	u, err := s.opts.Identity.User(u.ID)
 	if err != nil {
 		s.serverError(w, r, err)
 		return

@@ -44,9 +44,15 @@ func actorOf(r *http.Request) rooms.Actor {
 	return rooms.Actor{ID: u.ID, Role: string(u.Role), Units: u.Units}
 }
 
-func roomID(r *http.Request) (uint64, bool) {
+// roomIDOf reads the room id from the path; a malformed one answers 404
+// like any room the user cannot see.
+func (s *Server) roomIDOf(w http.ResponseWriter, r *http.Request) (uint64, bool) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
-	return id, err == nil && id > 0
+	if err != nil || id == 0 {
+		s.roomError(w, r, rooms.ErrNotFound)
+		return 0, false
+	}
+	return id, true
 }
 
 // roomError answers a domain error: a room the user is not in does not
@@ -260,9 +266,8 @@ type roomPageData struct {
 }
 
 func (s *Server) roomPage(w http.ResponseWriter, r *http.Request) {
-	id, ok := roomID(r)
+	id, ok := s.roomIDOf(w, r)
 	if !ok {
-		s.renderError(w, r, http.StatusNotFound)
 		return
 	}
 	a := actorOf(r)
@@ -310,9 +315,8 @@ func (s *Server) roomPage(w http.ResponseWriter, r *http.Request) {
 // roomPost sends a message. It answers only after the message is stored
 // durably: JSON for the page's script, a redirect for a plain form.
 func (s *Server) roomPost(w http.ResponseWriter, r *http.Request) {
-	id, ok := roomID(r)
+	id, ok := s.roomIDOf(w, r)
 	if !ok {
-		s.renderError(w, r, http.StatusNotFound)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
@@ -337,9 +341,8 @@ func (s *Server) roomPost(w http.ResponseWriter, r *http.Request) {
 // attachment store: never buffered whole, refused as soon as it passes the
 // limit.
 func (s *Server) roomUpload(w http.ResponseWriter, r *http.Request) {
-	id, ok := roomID(r)
+	id, ok := s.roomIDOf(w, r)
 	if !ok {
-		s.renderError(w, r, http.StatusNotFound)
 		return
 	}
 	a := actorOf(r)
@@ -407,9 +410,8 @@ func roomSubject(id uint64) string { return "room:" + strconv.FormatUint(id, 10)
 
 // roomDownload streams a file back, decrypted, to a member of its room.
 func (s *Server) roomDownload(w http.ResponseWriter, r *http.Request) {
-	id, ok := roomID(r)
+	id, ok := s.roomIDOf(w, r)
 	if !ok {
-		s.renderError(w, r, http.StatusNotFound)
 		return
 	}
 	a := actorOf(r)
@@ -439,9 +441,8 @@ func (s *Server) roomDownload(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) roomAddMember(w http.ResponseWriter, r *http.Request) {
-	id, ok := roomID(r)
+	id, ok := s.roomIDOf(w, r)
 	if !ok {
-		s.renderError(w, r, http.StatusNotFound)
 		return
 	}
 	uid, _ := strconv.ParseUint(r.PostFormValue("user"), 10, 64)
@@ -467,9 +468,8 @@ func (s *Server) roomAddMember(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) roomLeave(w http.ResponseWriter, r *http.Request) {
-	id, ok := roomID(r)
+	id, ok := s.roomIDOf(w, r)
 	if !ok {
-		s.renderError(w, r, http.StatusNotFound)
 		return
 	}
 	if err := s.opts.Rooms.Leave(actorOf(r), id); err != nil {
@@ -485,9 +485,8 @@ func (s *Server) roomLeave(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) roomInactivate(w http.ResponseWriter, r *http.Request) {
-	id, ok := roomID(r)
+	id, ok := s.roomIDOf(w, r)
 	if !ok {
-		s.renderError(w, r, http.StatusNotFound)
 		return
 	}
 	if err := s.opts.Rooms.Inactivate(actorOf(r), id); err != nil {
@@ -500,9 +499,8 @@ func (s *Server) roomInactivate(w http.ResponseWriter, r *http.Request) {
 // roomDelete deletes a room and its files at once; the host confirms by
 // typing nothing but a tick box (a clinician between patients).
 func (s *Server) roomDelete(w http.ResponseWriter, r *http.Request) {
-	id, ok := roomID(r)
+	id, ok := s.roomIDOf(w, r)
 	if !ok {
-		s.renderError(w, r, http.StatusNotFound)
 		return
 	}
 	if r.PostFormValue("confirm") != "yes" {
@@ -525,9 +523,8 @@ func (s *Server) roomDelete(w http.ResponseWriter, r *http.Request) {
 
 // roomRead records how far the user has read (from the page's script).
 func (s *Server) roomRead(w http.ResponseWriter, r *http.Request) {
-	id, ok := roomID(r)
+	id, ok := s.roomIDOf(w, r)
 	if !ok {
-		writeJSONError(w, http.StatusNotFound, "No such room.")
 		return
 	}
 	var body struct {
@@ -549,9 +546,8 @@ func (s *Server) roomRead(w http.ResponseWriter, r *http.Request) {
 
 // roomEvents serves older timeline pages: ?before=<event id>.
 func (s *Server) roomEvents(w http.ResponseWriter, r *http.Request) {
-	id, ok := roomID(r)
+	id, ok := s.roomIDOf(w, r)
 	if !ok {
-		writeJSONError(w, http.StatusNotFound, "No such room.")
 		return
 	}
 	before, _ := strconv.ParseUint(r.URL.Query().Get("before"), 10, 64)
