@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 
 	"go.etcd.io/bbolt"
+
+	"clinicbox/storage/fsutil"
 )
 
 // compactTxMaxSize bounds each transaction of Compact, so that a large file
@@ -147,13 +149,8 @@ func Compact(srcPath, dstPath string) (err error) {
 
 // syncDir makes a rename in dir durable.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("storage: sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("storage: sync %s: %w", dir, err)
+	if err := fsutil.SyncDir(dir); err != nil {
+		return fmt.Errorf("storage: %w", err)
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"clinicbox/storage/fsutil"
 )
 
 // File names inside the key directory.
@@ -22,25 +24,8 @@ const (
 // checkDir makes dir (0700) if it is missing and refuses one that others
 // can reach into.
 func checkDir(dir string) error {
-	fi, err := os.Stat(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("keys: cannot create the key directory %s: %w", dir, err)
-		}
-		// Make the new directory's own entry durable too.
-		if err := syncDir(filepath.Dir(dir)); err != nil {
-			return err
-		}
-		fi, err = os.Stat(dir)
-	}
-	if err != nil {
-		return fmt.Errorf("keys: key directory: %w", err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("keys: %s is not a directory", dir)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("keys: the key directory %s has mode %04o; it must be accessible by its owner only (chmod 700 %s)", dir, perm, dir)
+	if err := fsutil.PrivateDir(dir, "key directory"); err != nil {
+		return fmt.Errorf("keys: %w", err)
 	}
 	return nil
 }
@@ -141,13 +126,8 @@ func writeAtomic(dir, name string, data []byte) (err error) {
 }
 
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("keys: sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("keys: sync %s: %w", dir, err)
+	if err := fsutil.SyncDir(dir); err != nil {
+		return fmt.Errorf("keys: %w", err)
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"clinicbox/storage/keystore"
+
+	"clinicbox/storage/fsutil"
 )
 
 // DefaultMaxBytes is the size limit when Options.MaxBytes is zero.
@@ -264,36 +266,15 @@ func (l *limitReader) Read(p []byte) (int, error) {
 // checkDir makes dir (0700) if it is missing and refuses one that others
 // can reach into: file names are ids, but the directory lists them.
 func checkDir(dir string) error {
-	fi, err := os.Stat(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("attachments: cannot create the file directory %s: %w", dir, err)
-		}
-		if err := syncDir(filepath.Dir(dir)); err != nil {
-			return err
-		}
-		fi, err = os.Stat(dir)
-	}
-	if err != nil {
-		return fmt.Errorf("attachments: file directory: %w", err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("attachments: %s is not a directory", dir)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("attachments: the file directory %s has mode %04o; it must be accessible by its owner only (chmod 700 %s)", dir, perm, dir)
+	if err := fsutil.PrivateDir(dir, "file directory"); err != nil {
+		return fmt.Errorf("attachments: %w", err)
 	}
 	return nil
 }
 
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("attachments: sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("attachments: sync %s: %w", dir, err)
+	if err := fsutil.SyncDir(dir); err != nil {
+		return fmt.Errorf("attachments: %w", err)
 	}
 	return nil
 }
