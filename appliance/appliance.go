@@ -176,6 +176,8 @@ func New(cfg config.Config, log *slog.Logger) (_ *Appliance, err error) {
 		MaxUpload:       cfg.MaxUpload,
 		Notify:          a.notifyMember,
 		NotifyRead:      a.notify.MarkRead,
+		Export:          a.exportUser,
+		Erase:           a.eraseUser,
 		Keys:            a.keys,
 		EID:             a.eid,
 		Audit:           a.audit,

@@ -11,6 +11,9 @@ import (
 )
 
 var _ = expect(map[string]string{
+	"GET /account/data":           "admin staff client relative technician",
+	"GET /api/v1/me/export":       "admin staff client relative technician",
+	"POST /account/delete":        "admin staff client relative technician",
 	"GET /invite":                 "admin staff",
 	"POST /invite":                "admin staff",
 	"GET /invite/{token}":         "public",

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -75,6 +76,10 @@ type Options struct {
 	// debounces. NotifyRead says the member has seen the room. Nil: none.
 	Notify     func(ctx context.Context, userID, roomID uint64, kind string, status presence.Status)
 	NotifyRead func(userID, roomID uint64)
+	// Export streams a user's data as a ZIP (GDPR art. 15/20); Erase
+	// deletes a user's account (art. 17). Nil: the pages say not yet.
+	Export func(ctx context.Context, w io.Writer, userID uint64) error
+	Erase  func(userID uint64) error
 	// SystemFacts describe the box's health for the technician's page.
 	SystemFacts func(context.Context) []SystemFact
 	// Throttle limits login attempts; nil uses the defaults.
@@ -179,6 +184,7 @@ func (s *Server) routes() {
 		s.firstRunRoutes()
 		s.liveRoutes()
 		s.contactRoutes()
+		s.myDataRoutes()
 		s.systemRoutes()
 		if s.opts.Rooms != nil {
 			s.roomRoutes()
