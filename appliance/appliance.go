@@ -32,6 +32,7 @@ import (
 	"clinicbox/appliance/identity/eid"
 	"clinicbox/appliance/notify"
 	"clinicbox/appliance/privacy/auditlog"
+	"clinicbox/appliance/privacy/retention"
 	"clinicbox/appliance/rooms"
 	"clinicbox/appliance/rooms/attachments"
 	"clinicbox/appliance/version"
@@ -61,6 +62,7 @@ type Appliance struct {
 	rooms    *rooms.Store
 	files    *attachments.Store
 	notify   *notify.Notifier
+	retain   *retention.Engine
 	certs    *certs.Manager
 	web      *web.Server
 	turn     *media.Reservation
@@ -178,6 +180,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Appliance, err error) {
 		NotifyRead:      a.notify.MarkRead,
 		Export:          a.exportUser,
 		Erase:           a.eraseUser,
+		Retention:       a.retain,
 		Keys:            a.keys,
 		EID:             a.eid,
 		Audit:           a.audit,
@@ -212,6 +215,18 @@ func (a *Appliance) openRooms() (err error) {
 		return err
 	}
 	if a.notify, err = newNotifier(&a.cfg, a); err != nil {
+		return err
+	}
+	a.retain, err = retention.New(retention.Options{DB: a.db, Rooms: a.rooms, Sessions: a.identity,
+		Accounts: retention.Accounts{Users: a.identity, Keys: a.keys}, Log: a.log,
+		DeleteFiles: func(ids []string) {
+			for _, id := range ids {
+				if err := a.files.Delete(id); err != nil {
+					a.log.Warn("retention: deleting a purged room's file", "err", err)
+				}
+			}
+		}})
+	if err != nil {
 		return err
 	}
 	a.onClose(a.notify)
@@ -397,7 +412,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 		}
 	}()
 	go a.notifier.RunWatchdog(ctx, a.Ready)
-	go a.runHousekeeping(ctx)
+	go a.retain.RunDaily(ctx)
 	go a.warmEID(ctx)
 
 	addrs := a.Addrs()
@@ -453,25 +468,6 @@ func (a *Appliance) systemFacts(ctx context.Context) []web.SystemFact {
 		{Label: "system.tls", Value: a.cfg.TLSMode},
 		{Label: "system.names", Value: strings.Join(a.cfg.Hostnames, ", ")},
 	}, a.notifyFacts()...)
-}
-
-// runHousekeeping removes expired sessions every hour. (The retention
-// engine of the privacy capability will run its daily rules here too.)
-func (a *Appliance) runHousekeeping(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n, err := a.identity.PurgeExpiredSessions(); err != nil {
-				a.log.Warn("purging expired sessions", "err", err)
-			} else if n > 0 {
-				a.log.Debug("expired sessions purged", "count", n)
-			}
-		}
-	}
 }
 
 // onClose registers cleanup for something New opened; close runs them in

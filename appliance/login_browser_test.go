@@ -102,6 +102,11 @@ func TestStaffLoginWithTOTPInBrowser(t *testing.T) {
 	if body := text("table.list"); !strings.Contains(body, "greta@example.se") {
 		t.Fatalf("staff list: %q", body)
 	}
+	// Retention settings and the record of processing.
+	do(chromedp.Navigate(b.url("/admin/retention")), chromedp.WaitVisible(chromedp.CSS("#preview")))
+	axe("retention")
+	do(chromedp.Click(chromedp.CSS("#preview")), chromedp.WaitVisible(chromedp.CSS("#report")))
+	axe("retention preview")
 	// The system page: health in plain words, for admins and technicians.
 	do(chromedp.Navigate(b.url("/system")), chromedp.WaitVisible(chromedp.CSS("table.list")))
 	axe("system")

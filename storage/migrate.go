@@ -30,6 +30,7 @@ func Migrations() []Migration {
 		{4, "eid", migrateEID},
 		{5, "passkeys", migratePasskeys},
 		{6, "rooms", migrateRooms},
+		{7, "retention", migrateRetention},
 	}
 }
 
@@ -93,6 +94,18 @@ var roomBuckets = []string{"rooms", "room-members", "user-rooms", "room-events",
 
 func migrateRooms(tx *bbolt.Tx) error {
 	return createBuckets(tx, roomBuckets)
+}
+
+// migrateRetention adds the retention settings and the record of runs
+// (appliance/privacy/retention): retention/settings → JSON, and the
+// nested bucket retention/runs: time key → counts of one run.
+func migrateRetention(tx *bbolt.Tx) error {
+	b, err := tx.CreateBucket([]byte("retention"))
+	if err != nil {
+		return err
+	}
+	_, err = b.CreateBucket([]byte("runs"))
+	return err
 }
 
 func createBuckets(tx *bbolt.Tx, names []string) error {

@@ -143,6 +143,17 @@ func TestMigration6Rooms(t *testing.T) {
 	})
 }
 
+func TestMigration7Retention(t *testing.T) {
+	db := migrateTo(t, fixtureAt(t, 6), 7)
+	_ = db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte("retention"))
+		if b == nil || b.Bucket([]byte("runs")) == nil {
+			t.Error("no retention/runs bucket")
+		}
+		return nil
+	})
+}
+
 // Adding migration N means adding TestMigrationN.
 func TestEveryMigrationHasATest(t *testing.T) {
 	file, err := parser.ParseFile(token.NewFileSet(), "migrate_test.go", nil, 0)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"clinicbox/appliance/identity"
+	"clinicbox/appliance/privacy/retention"
 	"clinicbox/appliance/rooms"
 	"clinicbox/storage"
 	"clinicbox/storage/keystore"
@@ -96,7 +97,11 @@ func TestRouteRoleTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Options{Identity: ti.store, Keys: ti.keys, Rooms: rs})
+	ret, err := retention.New(retention.Options{DB: ti.db, Rooms: rs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Identity: ti.store, Keys: ti.keys, Rooms: rs, Retention: ret})
 	if err != nil {
 		t.Fatal(err)
 	}

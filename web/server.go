@@ -33,6 +33,7 @@ import (
 	"clinicbox/appliance/identity/throttle"
 	"clinicbox/appliance/presence"
 	"clinicbox/appliance/privacy/auditlog"
+	"clinicbox/appliance/privacy/retention"
 	"clinicbox/appliance/rooms"
 	"clinicbox/appliance/rooms/attachments"
 	"clinicbox/web/i18n"
@@ -80,6 +81,8 @@ type Options struct {
 	// deletes a user's account (art. 17). Nil: the pages say not yet.
 	Export func(ctx context.Context, w io.Writer, userID uint64) error
 	Erase  func(userID uint64) error
+	// Retention runs the retention rules (admin page); nil: no page.
+	Retention *retention.Engine
 	// SystemFacts describe the box's health for the technician's page.
 	SystemFacts func(context.Context) []SystemFact
 	// Throttle limits login attempts; nil uses the defaults.
@@ -185,6 +188,9 @@ func (s *Server) routes() {
 		s.liveRoutes()
 		s.contactRoutes()
 		s.myDataRoutes()
+		if s.opts.Retention != nil {
+			s.retentionRoutes()
+		}
 		s.systemRoutes()
 		if s.opts.Rooms != nil {
 			s.roomRoutes()
