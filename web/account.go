@@ -3,6 +3,8 @@ package web
 import (
 	"errors"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 
 	"clinicbox/appliance/identity"
@@ -15,6 +17,40 @@ func (s *Server) accountRoutes() {
 	s.route("POST /account/password", AnyUser, s.accountPassword)
 	s.route("POST /account/language", AnyUser, s.accountLanguage)
 	s.route("POST /account/notifications", AnyUser, s.accountNotifications)
+	s.route("POST /account/units/leave", Roles(identity.RoleClient, identity.RoleRelative), s.accountLeaveUnit)
+}
+
+// accountLeaveUnit is "stop sharing with a unit": the client leaves the
+// unit's contact list and its rooms (their messages stay for the others).
+func (s *Server) accountLeaveUnit(w http.ResponseWriter, r *http.Request) {
+	u := authOf(r).user
+	unit, _ := strconv.ParseUint(r.PostFormValue("unit"), 10, 64)
+	if !slices.Contains(u.Units, unit) {
+		s.accountFail(w, r, "form.invalid", "unit")
+		return
+	}
+	if s.opts.Rooms != nil {
+		ms, err := s.opts.Rooms.Memberships(u.ID)
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		for _, m := range ms {
+			if m.Room.UnitID == unit {
+				if err := s.opts.Rooms.Leave(actorOf(r), m.Room.ID); err != nil {
+					s.serverError(w, r, err)
+					return
+				}
+			}
+		}
+	}
+	rest := slices.DeleteFunc(slices.Clone(u.Units), func(id uint64) bool { return id == unit })
+	if err := s.opts.Identity.SetUnits(u.ID, rest); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.log.Info("stopped sharing with a unit", "user", u.ID, "unit", unit)
+	http.Redirect(w, r, "/account?done=unit", http.StatusSeeOther)
 }
 
 // accountNotifications saves how the user wants to hear that something
@@ -42,12 +78,21 @@ type accountData struct {
 	Lang        string
 	NotifyEmail bool
 	NotifySMS   bool
-	Notice      string // an i18n key
+	Units       []identity.Unit // for clients: the units they share with
+	Notice      string          // an i18n key
 }
 
 func (s *Server) accountData(u identity.User, notice string) *accountData {
 	d := &accountData{Name: u.Profile.Name, NameFromEID: u.Profile.NameFromEID, Role: string(u.Role),
 		HasTOTP: u.HasTOTP, Lang: u.Lang, Notice: notice, NotifyEmail: u.NotifyEmail, NotifySMS: u.NotifySMS}
+	if u.Role == identity.RoleClient || u.Role == identity.RoleRelative {
+		all, _ := s.opts.Identity.Units()
+		for _, unit := range all {
+			if slices.Contains(u.Units, unit.ID) {
+				d.Units = append(d.Units, unit)
+			}
+		}
+	}
 	if p := u.Profile.Personnummer; len(p) == 12 {
 		d.Masked = p[:8] + "-****"
 	}
@@ -58,7 +103,7 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
 	a := authOf(r)
 	notice := r.URL.Query().Get("done")
 	switch notice {
-	case "contact", "password", "language", "notifications":
+	case "contact", "password", "language", "notifications", "unit":
 		notice = "account.done." + notice
 	default:
 		notice = ""

@@ -14,6 +14,55 @@ func (s *Server) contactRoutes() {
 	staff := Roles(identity.RoleStaff, identity.RoleAdmin)
 	s.route("GET /contacts", staff, s.contactsPage)
 	s.route("GET /contacts/{id}", staff, s.contactPage)
+	s.route("POST /contacts/{id}/deactivate", staff, s.contactDeactivate)
+}
+
+// contactDeactivate is staff closing a client's account: the client can
+// no longer log in, and the retention rules erase the account within a
+// day unless a booking still ties it (seed 002). Logged as a change of
+// the client's data.
+func (s *Server) contactDeactivate(w http.ResponseWriter, r *http.Request) {
+	me := authOf(r).user
+	id, _ := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	users, err := s.contacts(me)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	i := slices.IndexFunc(users, func(u identity.User) bool {
+		return u.ID == id && (u.Role == identity.RoleClient || u.Role == identity.RoleRelative)
+	})
+	if i < 0 {
+		s.renderError(w, r, http.StatusNotFound)
+		return
+	}
+	if r.PostFormValue("confirm") != "yes" {
+		s.renderMessage(w, r, http.StatusUnprocessableEntity, "contacts.title", "contacts.deactivate.tick")
+		return
+	}
+	if s.opts.Audit != nil {
+		if _, err := s.opts.Audit.Append(auditlog.Entry{ActorID: me.ID, ActorRole: string(me.Role), SubjectID: id,
+			UnitID: sharedUnit(me, users[i]), Action: "client.deactivate"}); err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+	}
+	if err := s.opts.Identity.SetStatus(id, identity.StatusDeactivated); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.log.Info("client deactivated", "actor", me.ID, "user", id)
+	s.renderMessage(w, r, http.StatusOK, "contacts.title", "contacts.deactivated")
+}
+
+// sharedUnit is the first unit two users share (0 if none).
+func sharedUnit(a, b identity.User) uint64 {
+	for _, u := range b.Units {
+		if slices.Contains(a.Units, u) {
+			return u
+		}
+	}
+	return 0
 }
 
 type contactRow struct {
@@ -48,7 +97,9 @@ func (s *Server) contactsPage(w http.ResponseWriter, r *http.Request) {
 }
 
 type contactDetail struct {
+	ID                                       uint64
 	Name, Role, Masked, Email, Phone, Status string
+	Client                                   bool
 }
 
 // contactPage shows one client's details as the client gave them (staff
@@ -69,20 +120,13 @@ func (s *Server) contactPage(w http.ResponseWriter, r *http.Request) {
 	}
 	u := users[i]
 	if (u.Role == identity.RoleClient || u.Role == identity.RoleRelative) && s.opts.Audit != nil {
-		unit := uint64(0)
-		for _, uid := range u.Units {
-			if slices.Contains(me.Units, uid) {
-				unit = uid
-				break
-			}
-		}
 		if _, err := s.opts.Audit.Append(auditlog.Entry{ActorID: me.ID, ActorRole: string(me.Role), SubjectID: u.ID,
-			UnitID: unit, Action: "contact.read"}); err != nil {
+			UnitID: sharedUnit(me, u), Action: "contact.read"}); err != nil {
 			s.serverError(w, r, err) // no log entry, no data
 			return
 		}
 	}
-	d := contactDetail{Name: u.Profile.Name, Role: string(u.Role), Email: u.Profile.Email, Phone: u.Profile.Phone,
+	d := contactDetail{ID: u.ID, Client: u.Role == identity.RoleClient || u.Role == identity.RoleRelative, Name: u.Profile.Name, Role: string(u.Role), Email: u.Profile.Email, Phone: u.Profile.Phone,
 		Status: string(s.presence.Status(u.ID))}
 	if p := u.Profile.Personnummer; len(p) == 12 {
 		d.Masked = p[:8] + "-****"

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -49,5 +50,45 @@ func TestContactListAndLoggedDetails(t *testing.T) {
 	}
 	if rec := e.get(staff, "/contacts/"+strconv.FormatUint(outsider.ID, 10)); rec.Code != http.StatusNotFound {
 		t.Fatalf("a client of another unit: %d", rec.Code)
+	}
+	// Closing the client's account: confirmed, logged, and no more logins.
+	path := "/contacts/" + strconv.FormatUint(client.ID, 10) + "/deactivate"
+	if rec := e.request(staff, "POST", path, url.Values{}); rec.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("without the tick: %d", rec.Code)
+	}
+	if rec := e.request(staff, "POST", "/contacts/"+strconv.FormatUint(outsider.ID, 10)+"/deactivate", url.Values{"confirm": {"yes"}}); rec.Code != http.StatusNotFound {
+		t.Fatalf("a client of another unit: %d", rec.Code)
+	}
+	if rec := e.request(staff, "POST", path, url.Values{"confirm": {"yes"}}); rec.Code != http.StatusOK {
+		t.Fatalf("deactivate: %d", rec.Code)
+	}
+	if u, _ := e.ids.User(client.ID); u.Status != identity.StatusDeactivated {
+		t.Fatalf("status %s", u.Status)
+	}
+	entries, _ = e.log.Find(auditlog.Query{SubjectID: client.ID})
+	if entries[len(entries)-1].Action != "client.deactivate" {
+		t.Fatalf("not logged: %+v", entries[len(entries)-1])
+	}
+}
+
+// TestStopSharingWithUnit: a client leaves a unit: off its contact list
+// and out of its rooms.
+func TestStopSharingWithUnit(t *testing.T) {
+	e := newRoomsEnv(t)
+	people := e.unitOf(t, e.user(identity.RoleStaff, "Anna Lind", "Psykolog"), e.user(identity.RoleClient, "Kalle Klient", ""))
+	staff, client := people[0], people[1]
+	id := e.roomWith(t, staff, client)
+	unit := client.Units[0]
+	if rec := e.request(client, "POST", "/account/units/leave", url.Values{"unit": {"999"}}); rec.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("a unit not mine: %d", rec.Code)
+	}
+	if rec := e.request(client, "POST", "/account/units/leave", url.Values{"unit": {strconv.FormatUint(unit, 10)}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("leave: %d %s", rec.Code, rec.Body)
+	}
+	if rec := e.get(client, "/rooms/"+strconv.FormatUint(id, 10)); rec.Code != http.StatusNotFound {
+		t.Fatalf("the room after leaving the unit: %d", rec.Code)
+	}
+	if body := e.get(staff, "/contacts").Body.String(); strings.Contains(body, "Kalle Klient") {
+		t.Fatal("still on the unit's contact list")
 	}
 }

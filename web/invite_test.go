@@ -25,6 +25,7 @@ var _ = expect(map[string]string{
 	"POST /account/password":      "admin staff client relative technician",
 	"POST /account/language":      "admin staff client relative technician",
 	"POST /account/notifications": "admin staff client relative technician",
+	"POST /account/units/leave":   "client relative",
 	"GET /first-run":              "public",
 	"POST /first-run":             "public",
 })

@@ -15,9 +15,10 @@ import (
 )
 
 var _ = expect(map[string]string{
-	"GET /api/v1/live":   "admin staff client relative technician",
-	"GET /contacts":      "admin staff",
-	"GET /contacts/{id}": "admin staff",
+	"GET /api/v1/live":               "admin staff client relative technician",
+	"GET /contacts":                  "admin staff",
+	"GET /contacts/{id}":             "admin staff",
+	"POST /contacts/{id}/deactivate": "admin staff",
 })
 
 // TestLivePresence connects real WebSockets over TLS: a staff member sees
