@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -15,6 +16,42 @@ func (s *Server) contactRoutes() {
 	s.route("GET /contacts", staff, s.contactsPage)
 	s.route("GET /contacts/{id}", staff, s.contactPage)
 	s.route("POST /contacts/{id}/deactivate", staff, s.contactDeactivate)
+	s.route("POST /contacts/{id}/name", staff, s.contactRename)
+}
+
+// contactRename is staff correcting a client's name (GDPR art. 16); a
+// name from eID stays locked. The change goes to the access log.
+func (s *Server) contactRename(w http.ResponseWriter, r *http.Request) {
+	me := authOf(r).user
+	id, _ := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	users, err := s.contacts(me)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	i := slices.IndexFunc(users, func(u identity.User) bool {
+		return u.ID == id && (u.Role == identity.RoleClient || u.Role == identity.RoleRelative)
+	})
+	if i < 0 {
+		s.renderError(w, r, http.StatusNotFound)
+		return
+	}
+	if err := s.opts.Identity.Rename(id, r.PostFormValue("name")); err != nil {
+		key := errorKey(err)
+		if errors.Is(err, identity.ErrNameLocked) {
+			key = "contacts.name.locked"
+		}
+		s.renderMessage(w, r, http.StatusUnprocessableEntity, "contacts.title", key)
+		return
+	}
+	if s.opts.Audit != nil {
+		if _, err := s.opts.Audit.Append(auditlog.Entry{ActorID: me.ID, ActorRole: string(me.Role), SubjectID: id,
+			UnitID: sharedUnit(me, users[i]), Action: "profile.update", Detail: "name"}); err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+	}
+	http.Redirect(w, r, "/contacts/"+strconv.FormatUint(id, 10), http.StatusSeeOther)
 }
 
 // contactDeactivate is staff closing a client's account: the client can
@@ -99,7 +136,7 @@ func (s *Server) contactsPage(w http.ResponseWriter, r *http.Request) {
 type contactDetail struct {
 	ID                                       uint64
 	Name, Role, Masked, Email, Phone, Status string
-	Client                                   bool
+	Client, NameLocked                       bool
 }
 
 // contactPage shows one client's details as the client gave them (staff
@@ -126,7 +163,7 @@ func (s *Server) contactPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	d := contactDetail{ID: u.ID, Client: u.Role == identity.RoleClient || u.Role == identity.RoleRelative, Name: u.Profile.Name, Role: string(u.Role), Email: u.Profile.Email, Phone: u.Profile.Phone,
+	d := contactDetail{ID: u.ID, NameLocked: u.Profile.NameFromEID, Client: u.Role == identity.RoleClient || u.Role == identity.RoleRelative, Name: u.Profile.Name, Role: string(u.Role), Email: u.Profile.Email, Phone: u.Profile.Phone,
 		Status: string(s.presence.Status(u.ID))}
 	if p := u.Profile.Personnummer; len(p) == 12 {
 		d.Masked = p[:8] + "-****"

@@ -51,6 +51,20 @@ func TestContactListAndLoggedDetails(t *testing.T) {
 	if rec := e.get(staff, "/contacts/"+strconv.FormatUint(outsider.ID, 10)); rec.Code != http.StatusNotFound {
 		t.Fatalf("a client of another unit: %d", rec.Code)
 	}
+	// Correcting the client's name: logged as a change of their data.
+	if rec := e.request(staff, "POST", "/contacts/"+strconv.FormatUint(client.ID, 10)+"/name", url.Values{"name": {"Cecilia Berg-Ek"}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("rename: %d", rec.Code)
+	}
+	if u, _ := e.ids.User(client.ID); u.Profile.Name != "Cecilia Berg-Ek" {
+		t.Fatalf("name %q", u.Profile.Name)
+	}
+	entries, _ = e.log.Find(auditlog.Query{SubjectID: client.ID})
+	if last := entries[len(entries)-1]; last.Action != "profile.update" || last.ActorID != staff.ID {
+		t.Fatalf("rename not logged: %+v", last)
+	}
+	if rec := e.request(staff, "POST", "/contacts/"+strconv.FormatUint(client.ID, 10)+"/name", url.Values{"name": {" "}}); rec.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("empty name: %d", rec.Code)
+	}
 	// Closing the client's account: confirmed, logged, and no more logins.
 	path := "/contacts/" + strconv.FormatUint(client.ID, 10) + "/deactivate"
 	if rec := e.request(staff, "POST", path, url.Values{}); rec.Code != http.StatusUnprocessableEntity {

@@ -19,6 +19,7 @@ var _ = expect(map[string]string{
 	"GET /contacts":                  "admin staff",
 	"GET /contacts/{id}":             "admin staff",
 	"POST /contacts/{id}/deactivate": "admin staff",
+	"POST /contacts/{id}/name":       "admin staff",
 })
 
 // TestLivePresence connects real WebSockets over TLS: a staff member sees

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 
 	"go.etcd.io/bbolt"
@@ -112,4 +113,30 @@ func (s *Store) endOtherSessions(id uint64, keepTok string) error {
 		}
 		return nil
 	})
+}
+
+// ErrNameLocked is returned when a name that came from eID is to be
+// changed: eID is its source, not a person typing.
+var ErrNameLocked = errors.New("identity: the name comes from e-legitimation and cannot be changed here")
+
+// Rename corrects a user's name (staff or admin correcting a client,
+// GDPR art. 16). A name that came from eID stays locked.
+func (s *Store) Rename(id uint64, name string) error {
+	u, err := s.User(id)
+	if err != nil {
+		return err
+	}
+	if u.Profile.NameFromEID {
+		return &FieldError{Field: "name", Msg: ErrNameLocked.Error(), Err: ErrNameLocked}
+	}
+	p := u.Profile
+	p.Name = strings.TrimSpace(name)
+	if err := ValidateProfile(p, false); err != nil {
+		return err
+	}
+	sealed, err := s.sealProfile(id, p)
+	if err != nil {
+		return err
+	}
+	return s.updateRecord(id, func(r *userRecord) error { r.SealedProfile = sealed; return nil })
 }

@@ -47,3 +47,23 @@ func TestInviteWithPersonnummerOnlyForThatPerson(t *testing.T) {
 		t.Fatalf("the invited person: %+v %v", u, err)
 	}
 }
+
+// A name that came from eID cannot be corrected by staff; a typed one can.
+func TestRenameRespectsEIDLock(t *testing.T) {
+	h := newHarness(t)
+	s := h.ids
+	typed, _ := s.CreateUser(identity.RoleClient, identity.Profile{Name: "Kalle"}, nil)
+	if err := s.Rename(typed.ID, "Kalle Karlsson"); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := s.User(typed.ID); u.Profile.Name != "Kalle Karlsson" {
+		t.Fatalf("name %q", u.Profile.Name)
+	}
+	fromEID, _ := s.CreateUser(identity.RoleClient, identity.Profile{Name: "Lisa"}, nil)
+	if err := s.SetPersonnummer(fromEID.ID, luhnPnr(t, "850505123"), "Lisa Lund"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rename(fromEID.ID, "Lisa Annan"); !errors.Is(err, identity.ErrNameLocked) {
+		t.Fatalf("renaming an eID name: %v", err)
+	}
+}
