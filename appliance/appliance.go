@@ -32,6 +32,7 @@ import (
 	"clinicbox/appliance/identity/eid"
 	"clinicbox/appliance/notify"
 	"clinicbox/appliance/privacy/auditlog"
+	"clinicbox/appliance/privacy/errorlog"
 	"clinicbox/appliance/privacy/retention"
 	"clinicbox/appliance/rooms"
 	"clinicbox/appliance/rooms/attachments"
@@ -63,6 +64,7 @@ type Appliance struct {
 	files    *attachments.Store
 	notify   *notify.Notifier
 	retain   *retention.Engine
+	errs     *errorlog.Log
 	certs    *certs.Manager
 	web      *web.Server
 	turn     *media.Reservation
@@ -181,6 +183,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Appliance, err error) {
 		Export:          a.exportUser,
 		Erase:           a.eraseUser,
 		Retention:       a.retain,
+		Errors:          a.recordError,
 		Keys:            a.keys,
 		EID:             a.eid,
 		Audit:           a.audit,
@@ -217,7 +220,11 @@ func (a *Appliance) openRooms() (err error) {
 	if a.notify, err = newNotifier(&a.cfg, a); err != nil {
 		return err
 	}
+	a.errs = errorlog.New(a.db, nil)
 	a.retain, err = retention.New(retention.Options{DB: a.db, Rooms: a.rooms, Sessions: a.identity,
+		Runners: map[string]retention.Runner{
+			retention.ErrorLog: func(_ context.Context, c retention.Cutoff, dry bool) (int, error) { return a.errs.Prune(c.Global, dry) },
+		},
 		Accounts: retention.Accounts{Users: a.identity, Keys: a.keys}, Log: a.log,
 		DeleteFiles: func(ids []string) {
 			for _, id := range ids {
@@ -467,7 +474,35 @@ func (a *Appliance) systemFacts(ctx context.Context) []web.SystemFact {
 		{Label: "system.keys", Value: strconv.Itoa(a.keys.Subjects())},
 		{Label: "system.tls", Value: a.cfg.TLSMode},
 		{Label: "system.names", Value: strings.Join(a.cfg.Hostnames, ", ")},
-	}, a.notifyFacts()...)
+	}, append(a.notifyFacts(), a.errorFacts()...)...)
+}
+
+// recordError writes the technical error log: a code and an internal
+// user id, never anything personal.
+func (a *Appliance) recordError(code string, userID uint64) {
+	if err := a.errs.Record(code, userID); err != nil {
+		a.log.Warn("error log", "err", err)
+	}
+}
+
+// errorFacts are the latest errors for the system page.
+func (a *Appliance) errorFacts() []web.SystemFact {
+	recent, err := a.errs.Recent(10)
+	if err != nil {
+		return []web.SystemFact{{Label: "system.errors", Value: err.Error(), Bad: true}}
+	}
+	if len(recent) == 0 {
+		return []web.SystemFact{{Label: "system.errors", Value: "–"}}
+	}
+	facts := make([]web.SystemFact, 0, len(recent))
+	for _, e := range recent {
+		v := e.Time.Format("2006-01-02 15:04") + " " + e.Code
+		if e.UserID != 0 {
+			v += " (user " + strconv.FormatUint(e.UserID, 10) + ")"
+		}
+		facts = append(facts, web.SystemFact{Label: "system.errors", Value: v, Bad: true})
+	}
+	return facts
 }
 
 // onClose registers cleanup for something New opened; close runs them in

@@ -3,7 +3,7 @@
 // keys, takes online snapshots, compacts and checks the file offline, and
 // exports metrics about it.
 //
-// The bucket tree (schema 7). Each bucket is created by the migration
+// The bucket tree (schema 8). Each bucket is created by the migration
 // named beside it; later migrations add theirs here, so this drawing stays
 // the one place that shows the whole file:
 //
@@ -33,8 +33,9 @@
 //	├── room-activity                   migration 6: room id || time key → who was active (no content)
 //	├── attachments                     migration 6: attachment id → metadata (name sealed)
 //	├── events-seq                      migration 6: the global event sequence (resume after a drop)
-//	└── retention                       migration 7 (retention): "settings" → JSON
-//	    └── runs                        migration 7: time key → counts of one run (no ids, no names)
+//	├── retention                       migration 7 (retention): "settings" → JSON
+//	│   └── runs                        migration 7: time key → counts of one run (no ids, no names)
+//	└── error-log                       migration 8 (error-log): time key → code, internal user id
 //
 // The meta values are raw bytes, not codec values, so that any future
 // binary can read the schema version whatever the codec has become.

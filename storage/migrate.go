@@ -31,6 +31,7 @@ func Migrations() []Migration {
 		{5, "passkeys", migratePasskeys},
 		{6, "rooms", migrateRooms},
 		{7, "retention", migrateRetention},
+		{8, "error-log", migrateErrorLog},
 	}
 }
 
@@ -106,6 +107,12 @@ func migrateRetention(tx *bbolt.Tx) error {
 	}
 	_, err = b.CreateBucket([]byte("runs"))
 	return err
+}
+
+// migrateErrorLog adds the technical error log (appliance/privacy/errorlog):
+// time key → code and internal user id.
+func migrateErrorLog(tx *bbolt.Tx) error {
+	return createBuckets(tx, []string{"error-log"})
 }
 
 func createBuckets(tx *bbolt.Tx, names []string) error {

@@ -154,6 +154,16 @@ func TestMigration7Retention(t *testing.T) {
 	})
 }
 
+func TestMigration8ErrorLog(t *testing.T) {
+	db := migrateTo(t, fixtureAt(t, 7), 8)
+	_ = db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket([]byte("error-log")) == nil {
+			t.Error("no error-log bucket")
+		}
+		return nil
+	})
+}
+
 // Adding migration N means adding TestMigrationN.
 func TestEveryMigrationHasATest(t *testing.T) {
 	file, err := parser.ParseFile(token.NewFileSet(), "migrate_test.go", nil, 0)

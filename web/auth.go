@@ -380,7 +380,28 @@ func errorKey(err error) string {
 
 func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Error("request failed", "route", routeOf(r), "err", err)
+	if s.opts.Errors != nil {
+		var user uint64
+		if a := authOf(r); a != nil {
+			user = a.user.ID
+		}
+		s.opts.Errors("http.500."+errorCodeRoute(routeOf(r)), user)
+	}
 	s.renderError(w, r, http.StatusInternalServerError)
+}
+
+// errorCodeRoute makes a route pattern fit an error-log code: lower
+// case, only the characters codes allow.
+func errorCodeRoute(route string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', strings.ContainsRune("._/{}:-", r):
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return -1
+	}, route)
 }
 
 // safeNext keeps a post-login redirect on this box: a path, never a URL

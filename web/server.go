@@ -81,6 +81,9 @@ type Options struct {
 	// deletes a user's account (art. 17). Nil: the pages say not yet.
 	Export func(ctx context.Context, w io.Writer, userID uint64) error
 	Erase  func(userID uint64) error
+	// Errors records a technical error: a code and an internal user id
+	// (0 when nobody is logged in). Nil: only the process log.
+	Errors func(code string, userID uint64)
 	// Retention runs the retention rules (admin page); nil: no page.
 	Retention *retention.Engine
 	// SystemFacts describe the box's health for the technician's page.

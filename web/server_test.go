@@ -139,3 +139,22 @@ func TestMetricsHandlerToken(t *testing.T) {
 	}
 	io.Copy(io.Discard, rec.Body)
 }
+
+func TestServerErrorGoesToTheErrorLog(t *testing.T) {
+	var codes []string
+	s, err := New(Options{Errors: func(code string, user uint64) { codes = append(codes, code) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Handle("GET /Fails/{$}", Public, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.serverError(w, r, errors.New("disk on fire"))
+	}))
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/Fails/", nil))
+	if rec.Code != 500 || strings.Contains(rec.Body.String(), "fire") {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	if len(codes) != 1 || codes[0] != "http.500./fails/{}" {
+		t.Fatalf("codes %q", codes)
+	}
+}
