@@ -24,40 +24,30 @@ import (
 // thanks to group commit. The disk of a shared VM varies by several
 // times from minute to minute, hence the baseline next to each number.
 //
-//	commit=batch  DB.Batch as storage has it: bbolt's Batch, MaxBatchDelay 1 ms
-//	commit=group  the prototype below: no timer, the next commit starts as
-//	              soon as the last one ends, with every call that came
-//	              meanwhile (a candidate for storage.DB.Batch)
+// Posts go through storage.DB.Batch: a group commit without a timer (the
+// next commit starts as soon as the last one ends, with every call that
+// came meanwhile).
 //
 // The files go to t.TempDir(); point TMPDIR at the data disk to measure
 // that one:
 //
 //	go test -run '^$' -bench Post -benchtime 5000x ./appliance/rooms/
 func BenchmarkPost(b *testing.B) {
-	for _, commit := range []string{"batch", "group"} {
-		for _, senders := range []int{1, 10, 100} {
-			b.Run(fmt.Sprintf("commit=%s/senders=%d", commit, senders), func(b *testing.B) {
-				benchPost(b, commit, senders, senders)
-			})
-		}
+	for _, senders := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("senders=%d", senders), func(b *testing.B) {
+			benchPost(b, senders, senders)
+		})
 	}
 }
 
 // BenchmarkPostSharedRooms: 100 senders in 10 rooms (group chats): a
 // commit then writes fewer distinct pages per message.
 func BenchmarkPostSharedRooms(b *testing.B) {
-	for _, commit := range []string{"batch", "group"} {
-		b.Run(fmt.Sprintf("commit=%s/senders=100/rooms=10", commit), func(b *testing.B) {
-			benchPost(b, commit, 100, 10)
-		})
-	}
+	b.Run("senders=100/rooms=10", func(b *testing.B) { benchPost(b, 100, 10) })
 }
 
-func benchPost(b *testing.B, commit string, senders, nRooms int) {
+func benchPost(b *testing.B, senders, nRooms int) {
 	h := newHarness(b)
-	if commit == "group" {
-		rooms.SetBatch(h.rooms, (&groupCommit{db: h.db}).Batch)
-	}
 	type sender struct {
 		a    rooms.Actor
 		room uint64
@@ -136,72 +126,6 @@ func txID(tb testing.TB, db *storage.DB) int {
 		tb.Fatal(err)
 	}
 	return id
-}
-
-// groupCommit is a prototype of a group commit without bbolt's timer:
-// the first call commits at once; calls that arrive while a commit runs
-// wait and go together into the next one, which starts as soon as the
-// previous one ends. The batch grows with the load by itself, and a lone
-// writer never waits for MaxBatchDelay. Like bbolt's Batch, a function
-// that fails is taken out and run alone, and the rest run again.
-type groupCommit struct {
-	db      *storage.DB
-	mu      sync.Mutex
-	pending []groupCall
-	running bool
-}
-
-type groupCall struct {
-	fn  func(*bbolt.Tx) error
-	err chan error
-}
-
-func (g *groupCommit) Batch(fn func(*bbolt.Tx) error) error {
-	c := groupCall{fn, make(chan error, 1)}
-	g.mu.Lock()
-	g.pending = append(g.pending, c)
-	if !g.running {
-		g.running = true
-		go g.loop()
-	}
-	g.mu.Unlock()
-	return <-c.err
-}
-
-func (g *groupCommit) loop() {
-	for {
-		g.mu.Lock()
-		calls := g.pending
-		g.pending = nil
-		if len(calls) == 0 {
-			g.running = false
-			g.mu.Unlock()
-			return
-		}
-		g.mu.Unlock()
-		for len(calls) > 0 {
-			failed := -1
-			err := g.db.Update(func(tx *bbolt.Tx) error {
-				for i, c := range calls {
-					if err := c.fn(tx); err != nil {
-						failed = i
-						return err
-					}
-				}
-				return nil
-			})
-			if failed >= 0 {
-				c := calls[failed]
-				calls = append(calls[:failed:failed], calls[failed+1:]...)
-				c.err <- g.db.Update(c.fn)
-				continue
-			}
-			for _, c := range calls {
-				c.err <- err
-			}
-			break
-		}
-	}
 }
 
 // BenchmarkFsync is the floor on its own: one 4 KiB write + fsync.
