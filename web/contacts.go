@@ -17,6 +17,40 @@ func (s *Server) contactRoutes() {
 	s.route("GET /contacts/{id}", staff, s.contactPage)
 	s.route("POST /contacts/{id}/deactivate", staff, s.contactDeactivate)
 	s.route("POST /contacts/{id}/name", staff, s.contactRename)
+	s.route("POST /contacts/{id}/export", staff, s.contactExport)
+}
+
+// contactExport produces a client's data export at the client's request
+// (GDPR art. 15), for staff to hand over; it is written to the access log
+// before a byte is sent.
+func (s *Server) contactExport(w http.ResponseWriter, r *http.Request) {
+	me := authOf(r).user
+	id, _ := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	users, err := s.contacts(me)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	i := slices.IndexFunc(users, func(u identity.User) bool {
+		return u.ID == id && (u.Role == identity.RoleClient || u.Role == identity.RoleRelative)
+	})
+	if i < 0 || s.opts.Export == nil {
+		s.renderError(w, r, http.StatusNotFound)
+		return
+	}
+	if s.opts.Audit != nil {
+		if _, err := s.opts.Audit.Append(auditlog.Entry{ActorID: me.ID, ActorRole: string(me.Role), SubjectID: id,
+			UnitID: sharedUnit(me, users[i]), Action: "export.create"}); err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/zip")
+	w.Header().Set("Content-Disposition", `attachment; filename="clinicbox-export-`+strconv.FormatUint(id, 10)+`.zip"`)
+	w.Header().Set("Cache-Control", "no-store")
+	if err := s.opts.Export(r.Context(), w, id); err != nil {
+		s.log.Error("export failed", "actor", me.ID, "user", id, "err", err)
+	}
 }
 
 // contactRename is staff correcting a client's name (GDPR art. 16); a

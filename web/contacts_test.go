@@ -1,6 +1,8 @@
 package web
 
 import (
+	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -64,6 +66,20 @@ func TestContactListAndLoggedDetails(t *testing.T) {
 	}
 	if rec := e.request(staff, "POST", "/contacts/"+strconv.FormatUint(client.ID, 10)+"/name", url.Values{"name": {" "}}); rec.Code != http.StatusUnprocessableEntity {
 		t.Fatalf("empty name: %d", rec.Code)
+	}
+	// A client's export produced by staff on request: logged first.
+	var exported uint64
+	e.srv.opts.Export = func(_ context.Context, w io.Writer, id uint64) error {
+		exported = id
+		_, err := w.Write([]byte("PK"))
+		return err
+	}
+	if rec := e.request(staff, "POST", "/contacts/"+strconv.FormatUint(client.ID, 10)+"/export", url.Values{}); rec.Code != 200 || rec.Header().Get("Content-Type") != "application/zip" {
+		t.Fatalf("export: %d", rec.Code)
+	}
+	entries, _ = e.log.Find(auditlog.Query{SubjectID: client.ID})
+	if last := entries[len(entries)-1]; exported != client.ID || last.Action != "export.create" {
+		t.Fatalf("export not logged: %+v", last)
 	}
 	// Closing the client's account: confirmed, logged, and no more logins.
 	path := "/contacts/" + strconv.FormatUint(client.ID, 10) + "/deactivate"

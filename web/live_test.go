@@ -20,6 +20,7 @@ var _ = expect(map[string]string{
 	"GET /contacts/{id}":             "admin staff",
 	"POST /contacts/{id}/deactivate": "admin staff",
 	"POST /contacts/{id}/name":       "admin staff",
+	"POST /contacts/{id}/export":     "admin staff",
 })
 
 // TestLivePresence connects real WebSockets over TLS: a staff member sees
