@@ -85,7 +85,7 @@ type accountData struct {
 func (s *Server) accountData(u identity.User, notice string) *accountData {
 	d := &accountData{Name: u.Profile.Name, NameFromEID: u.Profile.NameFromEID, Role: string(u.Role),
 		HasTOTP: u.HasTOTP, Lang: u.Lang, Notice: notice, NotifyEmail: u.NotifyEmail, NotifySMS: u.NotifySMS}
-	if u.Role == identity.RoleClient || u.Role == identity.RoleRelative {
+	if isClient(u) {
 		all, _ := s.opts.Identity.Units()
 		for _, unit := range all {
 			if slices.Contains(u.Units, unit.ID) {

@@ -24,53 +24,33 @@ func (s *Server) contactRoutes() {
 // (GDPR art. 15), for staff to hand over; it is written to the access log
 // before a byte is sent.
 func (s *Server) contactExport(w http.ResponseWriter, r *http.Request) {
-	me := authOf(r).user
-	id, _ := strconv.ParseUint(r.PathValue("id"), 10, 64)
-	users, err := s.contacts(me)
-	if err != nil {
-		s.serverError(w, r, err)
+	me, client, ok := s.contactOf(w, r, true)
+	if !ok {
 		return
 	}
-	i := slices.IndexFunc(users, func(u identity.User) bool {
-		return u.ID == id && (u.Role == identity.RoleClient || u.Role == identity.RoleRelative)
-	})
-	if i < 0 || s.opts.Export == nil {
+	if s.opts.Export == nil {
 		s.renderError(w, r, http.StatusNotFound)
 		return
 	}
-	if s.opts.Audit != nil {
-		if _, err := s.opts.Audit.Append(auditlog.Entry{ActorID: me.ID, ActorRole: string(me.Role), SubjectID: id,
-			UnitID: sharedUnit(me, users[i]), Action: "export.create"}); err != nil {
-			s.serverError(w, r, err)
-			return
-		}
+	if !s.logClientAccess(w, r, me, client, "export.create", "") {
+		return
 	}
 	w.Header().Set("Content-Type", "application/zip")
-	w.Header().Set("Content-Disposition", `attachment; filename="clinicbox-export-`+strconv.FormatUint(id, 10)+`.zip"`)
+	w.Header().Set("Content-Disposition", `attachment; filename="clinicbox-export-`+strconv.FormatUint(client.ID, 10)+`.zip"`)
 	w.Header().Set("Cache-Control", "no-store")
-	if err := s.opts.Export(r.Context(), w, id); err != nil {
-		s.log.Error("export failed", "actor", me.ID, "user", id, "err", err)
+	if err := s.opts.Export(r.Context(), w, client.ID); err != nil {
+		s.log.Error("export failed", "actor", me.ID, "user", client.ID, "err", err)
 	}
 }
 
 // contactRename is staff correcting a client's name (GDPR art. 16); a
 // name from eID stays locked. The change goes to the access log.
 func (s *Server) contactRename(w http.ResponseWriter, r *http.Request) {
-	me := authOf(r).user
-	id, _ := strconv.ParseUint(r.PathValue("id"), 10, 64)
-	users, err := s.contacts(me)
-	if err != nil {
-		s.serverError(w, r, err)
+	me, client, ok := s.contactOf(w, r, true)
+	if !ok {
 		return
 	}
-	i := slices.IndexFunc(users, func(u identity.User) bool {
-		return u.ID == id && (u.Role == identity.RoleClient || u.Role == identity.RoleRelative)
-	})
-	if i < 0 {
-		s.renderError(w, r, http.StatusNotFound)
-		return
-	}
-	if err := s.opts.Identity.Rename(id, r.PostFormValue("name")); err != nil {
+	if err := s.opts.Identity.Rename(client.ID, r.PostFormValue("name")); err != nil {
 		key := errorKey(err)
 		if errors.Is(err, identity.ErrNameLocked) {
 			key = "contacts.name.locked"
@@ -78,14 +58,10 @@ func (s *Server) contactRename(w http.ResponseWriter, r *http.Request) {
 		s.renderMessage(w, r, http.StatusUnprocessableEntity, "contacts.title", key)
 		return
 	}
-	if s.opts.Audit != nil {
-		if _, err := s.opts.Audit.Append(auditlog.Entry{ActorID: me.ID, ActorRole: string(me.Role), SubjectID: id,
-			UnitID: sharedUnit(me, users[i]), Action: "profile.update", Detail: "name"}); err != nil {
-			s.serverError(w, r, err)
-			return
-		}
+	if !s.logClientAccess(w, r, me, client, "profile.update", "name") {
+		return
 	}
-	http.Redirect(w, r, "/contacts/"+strconv.FormatUint(id, 10), http.StatusSeeOther)
+	http.Redirect(w, r, "/contacts/"+strconv.FormatUint(client.ID, 10), http.StatusSeeOther)
 }
 
 // contactDeactivate is staff closing a client's account: the client can
@@ -93,37 +69,61 @@ func (s *Server) contactRename(w http.ResponseWriter, r *http.Request) {
 // day unless a booking still ties it (seed 002). Logged as a change of
 // the client's data.
 func (s *Server) contactDeactivate(w http.ResponseWriter, r *http.Request) {
-	me := authOf(r).user
-	id, _ := strconv.ParseUint(r.PathValue("id"), 10, 64)
-	users, err := s.contacts(me)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	i := slices.IndexFunc(users, func(u identity.User) bool {
-		return u.ID == id && (u.Role == identity.RoleClient || u.Role == identity.RoleRelative)
-	})
-	if i < 0 {
-		s.renderError(w, r, http.StatusNotFound)
+	me, client, ok := s.contactOf(w, r, true)
+	if !ok {
 		return
 	}
 	if r.PostFormValue("confirm") != "yes" {
 		s.renderMessage(w, r, http.StatusUnprocessableEntity, "contacts.title", "contacts.deactivate.tick")
 		return
 	}
-	if s.opts.Audit != nil {
-		if _, err := s.opts.Audit.Append(auditlog.Entry{ActorID: me.ID, ActorRole: string(me.Role), SubjectID: id,
-			UnitID: sharedUnit(me, users[i]), Action: "client.deactivate"}); err != nil {
-			s.serverError(w, r, err)
-			return
-		}
+	if !s.logClientAccess(w, r, me, client, "client.deactivate", "") {
+		return
 	}
-	if err := s.opts.Identity.SetStatus(id, identity.StatusDeactivated); err != nil {
+	if err := s.opts.Identity.SetStatus(client.ID, identity.StatusDeactivated); err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	s.log.Info("client deactivated", "actor", me.ID, "user", id)
+	s.log.Info("client deactivated", "actor", me.ID, "user", client.ID)
 	s.renderMessage(w, r, http.StatusOK, "contacts.title", "contacts.deactivated")
+}
+
+// contactOf is the contact named by the path's {id} among the staff
+// member's contacts (only clients and relatives when clientsOnly); anyone
+// else answers 404.
+func (s *Server) contactOf(w http.ResponseWriter, r *http.Request, clientsOnly bool) (me, contact identity.User, ok bool) {
+	me = authOf(r).user
+	id, _ := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	users, err := s.contacts(me)
+	if err != nil {
+		s.serverError(w, r, err)
+		return me, contact, false
+	}
+	i := slices.IndexFunc(users, func(u identity.User) bool { return u.ID == id && (!clientsOnly || isClient(u)) })
+	if i < 0 {
+		s.renderError(w, r, http.StatusNotFound)
+		return me, contact, false
+	}
+	return me, users[i], true
+}
+
+func isClient(u identity.User) bool {
+	return u.Role == identity.RoleClient || u.Role == identity.RoleRelative
+}
+
+// logClientAccess writes staff access to a client's data to the access
+// log; when it cannot, the request ends with an error and no data.
+func (s *Server) logClientAccess(w http.ResponseWriter, r *http.Request, me, client identity.User, action, detail string) bool {
+	if s.opts.Audit == nil {
+		return true
+	}
+	_, err := s.opts.Audit.Append(auditlog.Entry{ActorID: me.ID, ActorRole: string(me.Role), SubjectID: client.ID,
+		UnitID: sharedUnit(me, client), Action: action, Detail: detail})
+	if err != nil {
+		s.serverError(w, r, err)
+		return false
+	}
+	return true
 }
 
 // sharedUnit is the first unit two users share (0 if none).
@@ -160,7 +160,7 @@ func (s *Server) contactsPage(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		rows = append(rows, contactRow{u.ID, u.Profile.Name, string(u.Role), string(s.presence.Status(u.ID)),
-			u.Role == identity.RoleClient || u.Role == identity.RoleRelative})
+			isClient(u)})
 	}
 	f := s.form(r, rows)
 	f.Values["q"] = q
@@ -177,27 +177,14 @@ type contactDetail struct {
 // can't enter or change them), with the personnummer masked. Opening it
 // is access to client data: it goes to the access log.
 func (s *Server) contactPage(w http.ResponseWriter, r *http.Request) {
-	me := authOf(r).user
-	id, _ := strconv.ParseUint(r.PathValue("id"), 10, 64)
-	users, err := s.contacts(me)
-	if err != nil {
-		s.serverError(w, r, err)
+	me, u, ok := s.contactOf(w, r, false)
+	if !ok {
 		return
 	}
-	i := slices.IndexFunc(users, func(u identity.User) bool { return u.ID == id })
-	if i < 0 {
-		s.renderError(w, r, http.StatusNotFound)
-		return
+	if isClient(u) && !s.logClientAccess(w, r, me, u, "contact.read", "") {
+		return // no log entry, no data
 	}
-	u := users[i]
-	if (u.Role == identity.RoleClient || u.Role == identity.RoleRelative) && s.opts.Audit != nil {
-		if _, err := s.opts.Audit.Append(auditlog.Entry{ActorID: me.ID, ActorRole: string(me.Role), SubjectID: u.ID,
-			UnitID: sharedUnit(me, u), Action: "contact.read"}); err != nil {
-			s.serverError(w, r, err) // no log entry, no data
-			return
-		}
-	}
-	d := contactDetail{ID: u.ID, NameLocked: u.Profile.NameFromEID, Client: u.Role == identity.RoleClient || u.Role == identity.RoleRelative, Name: u.Profile.Name, Role: string(u.Role), Email: u.Profile.Email, Phone: u.Profile.Phone,
+	d := contactDetail{ID: u.ID, NameLocked: u.Profile.NameFromEID, Client: isClient(u), Name: u.Profile.Name, Role: string(u.Role), Email: u.Profile.Email, Phone: u.Profile.Phone,
 		Status: string(s.presence.Status(u.ID))}
 	if p := u.Profile.Personnummer; len(p) == 12 {
 		d.Masked = p[:8] + "-****"

@@ -15,7 +15,7 @@ const TermsVersion = "2026-11-25"
 // anything else. Clients and relatives accept them (SPEC: before first
 // use); staff work under their employment and the clinic's own rules.
 func needsTerms(u identity.User) bool {
-	return (u.Role == identity.RoleClient || u.Role == identity.RoleRelative) && u.TermsVersion != TermsVersion
+	return isClient(u) && u.TermsVersion != TermsVersion
 }
 
 func (s *Server) termsRoutes() {
