@@ -35,27 +35,8 @@ func TestStaffPasskeyInBrowser(t *testing.T) {
 	_, port, _ := net.SplitHostPort(b.Addrs().HTTPS)
 	byName := func(path string) string { return "https://localhost:" + port + path }
 
-	ctx := browsertest.New(t)
-	axe := func(page string) {
-		t.Helper()
-		for _, v := range browsertest.Axe(ctx, t) {
-			t.Errorf("%s: WCAG violation: %s", page, v)
-		}
-	}
-	do := func(actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("%s: %v", sel, err)
-		}
-		return s
-	}
+	tab := browsertest.NewTab(t)
+	ctx, axe, do, text := tab.Ctx, tab.CheckA11y, tab.Do, tab.Text
 
 	// The laptop's authenticator: a platform one that keeps passkeys and
 	// verifies the user (fingerprint), answering at once.

@@ -143,3 +143,44 @@ func Screenshot(ctx context.Context, t *testing.T, name string) string {
 	}
 	return path
 }
+
+// Tab is one browser tab of a test, with the steps every browser test
+// repeats: run actions (failing the test on error), read an element's
+// text, and require no WCAG violations on the current page.
+type Tab struct {
+	T   *testing.T
+	Ctx context.Context
+}
+
+// NewTab starts a browser for the test (see New) and returns its tab.
+func NewTab(t *testing.T, extraFlags ...chromedp.ExecAllocatorOption) *Tab {
+	t.Helper()
+	return &Tab{T: t, Ctx: New(t, extraFlags...)}
+}
+
+// Do runs actions in order; an error fails the test.
+func (tab *Tab) Do(actions ...chromedp.Action[chromedp.Void]) {
+	tab.T.Helper()
+	if err := chromedp.Do(tab.Ctx, actions...); err != nil {
+		tab.T.Fatal(err)
+	}
+}
+
+// Text is the text of the first element matching the CSS selector.
+func (tab *Tab) Text(sel string) string {
+	tab.T.Helper()
+	s, err := chromedp.Run(tab.Ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		tab.T.Fatalf("%s: %v", sel, err)
+	}
+	return s
+}
+
+// CheckA11y reports every axe-core WCAG 2.1 AA violation on the current
+// page as a test error naming the page.
+func (tab *Tab) CheckA11y(page string) {
+	tab.T.Helper()
+	for _, v := range Axe(tab.Ctx, tab.T) {
+		tab.T.Errorf("%s: WCAG violation: %s", page, v)
+	}
+}
